@@ -1,0 +1,271 @@
+"""OCR head: object-contextual representations.
+
+Yuan, Chen, Wang, "Object-Contextual Representations for Semantic
+Segmentation", ECCV 2020, https://arxiv.org/abs/1909.11065; official code:
+https://github.com/openseg-group/openseg.pytorch.
+
+With default options the layers and state-dict keys equal MMSeg's ``OCRHead``
+so MMSeg model-zoo checkpoints load unchanged and give the same logits. On top
+of MMSeg it offers the reference options (conv biases, a gather temperature
+separate from the query pooling, query pooling that works) and computes the
+same function with less work:
+
+* the linear part of ``out_project`` (the paper's f_up) is applied to the K
+  region values before the attention product instead of to every pixel;
+  exact, because every attention row sums to one (a conv bias passes
+  through unchanged);
+* the fuse conv runs on ``context`` and ``feats`` separately and sums the two
+  halves instead of concatenating them, which saves a ``[B, 2C, H, W]``
+  buffer;
+* both softmaxes run in fp32 under autocast.
+
+Shape shorthand in this module:
+    B: batch, C: ``channels`` (512), Ck: ``ocr_channels`` (256),
+    K: classes, H x W: feature size, N = H * W, h x w: pooled query size.
+"""
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from mmcv.cnn import ConvModule
+from mmseg.models.decode_heads.cascade_decode_head import BaseCascadeDecodeHead
+from mmseg.models.utils import resize
+from mmseg.registry import MODELS
+from torch import Tensor, nn
+
+
+def softmax_fp32(x: Tensor, dim: int) -> Tensor:
+    """Softmax computed in fp32 whatever the autocast dtype of ``x``."""
+    return F.softmax(x.float(), dim=dim)
+
+
+def norm_act(module: ConvModule, x: Tensor) -> Tensor:
+    """Apply the norm and activation of a ``conv-norm-act`` ConvModule."""
+    if module.with_norm:
+        x = module.norm(x)
+    if module.with_activation:
+        x = module.activate(x)
+    return x
+
+
+class SpatialGather(nn.Module):
+    """Object-region representations: pixel features pooled by soft regions.
+
+    ``regions[:, :, k] = sum_n softmax_n(scale * logits[:, k, n]) *
+    feats[:, :, n]``
+
+    Args:
+        scale (float): Temperature of the softmax over positions (openseg
+            ``SpatialGather_Module(scale)``). Defaults to 1.
+    """
+
+    def __init__(self, scale: float = 1.0) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, feats: Tensor, logits: Tensor) -> Tensor:
+        """Gather K region vectors.
+
+        Args:
+            feats (Tensor): ``[B, C, H, W]`` pixel features.
+            logits (Tensor): ``[B, K, H, W]`` soft-region logits.
+
+        Returns:
+            Tensor: ``[B, C, K, 1]`` region representations.
+        """
+        probs = softmax_fp32(self.scale * logits.flatten(2), dim=2)  # [B,K,N]
+        # [B, C, N] @ [B, N, K]: the product runs in the features' dtype.
+        regions = torch.matmul(feats.flatten(2),
+                               probs.to(feats.dtype).transpose(1, 2))
+        return regions.unsqueeze(3)  # [B, C, K, 1]
+
+
+class ObjectContextBlock(nn.Module):
+    """Object attention (query: pixels, key/value: regions) and fuse.
+
+    Submodule names equal MMSeg's ``ObjectAttentionBlock``.
+
+    Args:
+        in_channels (int): C, channels of the pixel features.
+        channels (int): Ck, key/query/value channels.
+        query_pool (int): Max-pool the query by this factor and upsample the
+            context back (bilinear) before the fuse, as the official
+            ``_ObjectAttentionBlock(scale)`` does. Defaults to 1 (off).
+        conv_bias (bool): Biased convs (openseg, PaddleSeg). Defaults to
+            False.
+        align_corners (bool): For the context upsampling. Defaults to False.
+        conv_cfg, norm_cfg, act_cfg (dict, optional): ConvModule configs.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 channels: int,
+                 query_pool: int = 1,
+                 conv_bias: bool = False,
+                 align_corners: bool = False,
+                 conv_cfg: Optional[dict] = None,
+                 norm_cfg: Optional[dict] = None,
+                 act_cfg: Optional[dict] = dict(type='ReLU')) -> None:
+        super().__init__()
+        if not (isinstance(query_pool, int) and query_pool >= 1):
+            raise ValueError(
+                f'query_pool must be an int >= 1, got {query_pool!r}')
+        self.channels = channels
+        self.query_pool = query_pool
+        self.align_corners = align_corners
+
+        def conv1x1(in_ch: int, out_ch: int) -> ConvModule:
+            return ConvModule(
+                in_ch,
+                out_ch,
+                1,
+                bias=conv_bias or 'auto',
+                conv_cfg=conv_cfg,
+                norm_cfg=norm_cfg,
+                act_cfg=act_cfg)
+
+        self.query_project = nn.Sequential(
+            conv1x1(in_channels, channels), conv1x1(channels, channels))
+        self.key_project = nn.Sequential(
+            conv1x1(in_channels, channels), conv1x1(channels, channels))
+        self.value_project = conv1x1(in_channels, channels)
+        self.out_project = conv1x1(channels, in_channels)
+        self.bottleneck = conv1x1(in_channels * 2, in_channels)
+        for module in (self.out_project, self.bottleneck):
+            if module.order != ('conv', 'norm', 'act'):
+                raise ValueError('Expected ConvModule order (conv, norm, '
+                                 f'act), got {module.order}')
+
+    def forward(self, feats: Tensor, regions: Tensor) -> Tensor:
+        """Attend from every pixel to the K regions, then fuse.
+
+        Args:
+            feats (Tensor): ``[B, C, H, W]`` pixel features.
+            regions (Tensor): ``[B, C, K, 1]`` region representations.
+
+        Returns:
+            Tensor: ``[B, C, H, W]`` object-contextual representations.
+        """
+        B, _, H, W = feats.shape
+        query = feats
+        if self.query_pool > 1:
+            query = F.max_pool2d(feats, self.query_pool)  # [B, C, h, w]
+        h, w = query.shape[2:]
+        query = self.query_project(query).flatten(2)  # [B, Ck, N]
+        key = self.key_project(regions).flatten(2)  # [B, Ck, K]
+        value = self.value_project(regions)  # [B, Ck, K, 1]
+
+        sim = torch.matmul(key.transpose(1, 2), query)  # [B, K, N]
+        sim = softmax_fp32(sim * self.channels**-0.5, dim=1)
+        # f_up's conv on the K values, not on the N pixels (exact: the
+        # columns of ``sim`` sum to one).
+        value = self.out_project.conv(value).flatten(2)  # [B, C, K]
+        context = torch.matmul(value, sim.to(value.dtype))  # [B, C, N]
+        context = context.view(B, -1, h, w)
+        context = norm_act(self.out_project, context)
+        if self.query_pool > 1:
+            context = F.interpolate(
+                context, (H, W),
+                mode='bilinear',
+                align_corners=self.align_corners)
+        return self.fuse(context, feats)
+
+    def fuse(self, context: Tensor, feats: Tensor) -> Tensor:
+        """``bottleneck(cat([context, feats]))`` without the concatenation.
+
+        Args:
+            context (Tensor): ``[B, C, H, W]``.
+            feats (Tensor): ``[B, C, H, W]``.
+
+        Returns:
+            Tensor: ``[B, C, H, W]``.
+        """
+        conv = self.bottleneck.conv
+        C = context.shape[1]
+        out = F.conv2d(context, conv.weight[:, :C]) + F.conv2d(
+            feats, conv.weight[:, C:], conv.bias)
+        return norm_act(self.bottleneck, out)
+
+
+@MODELS.register_module()
+class OCRPlusHead(BaseCascadeDecodeHead):
+    """OCR head of OCRNet (https://arxiv.org/abs/1909.11065).
+
+    A 3x3 ``bottleneck`` ConvModule maps the transformed backbone features to
+    C channels; :class:`SpatialGather` pools them into K region vectors with
+    the previous stage's logits; :class:`ObjectContextBlock` attends and
+    fuses; ``cls_seg`` classifies. ``dropout_ratio=0.05`` reproduces the
+    official ``Dropout2d(0.05)`` of the fuse block: ``BaseDecodeHead``'s
+    Dropout2d sits at the same place, between the fuse and the classifier.
+
+    Args:
+        ocr_channels (int): Ck, key/query/value channels (256 in every
+            reference).
+        gather_scale (float): Softmax temperature of the spatial gather.
+            Defaults to 1.
+        query_pool (int): Query pooling factor of the object attention.
+            Defaults to 1. (MMSeg ties both to one ``scale`` and crashes for
+            ``scale > 1``.)
+        conv_bias (bool): Bias in every conv of the OCR block (openseg,
+            PaddleSeg). Defaults to False (MMSeg, HRNet-OCR, NVIDIA).
+        bottleneck_bias (bool): Bias in the 3x3 conv before the OCR block
+            (every reference but MMSeg). Defaults to False.
+        **kwargs: ``BaseDecodeHead`` arguments (``in_channels``,
+            ``channels``, ``num_classes``, ``in_index``,
+            ``input_transform``, ``dropout_ratio``, ``align_corners``, ...).
+    """
+
+    def __init__(self,
+                 ocr_channels: int,
+                 gather_scale: float = 1.0,
+                 query_pool: int = 1,
+                 conv_bias: bool = False,
+                 bottleneck_bias: bool = False,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.ocr_channels = ocr_channels
+        self.bottleneck = ConvModule(
+            self.in_channels,
+            self.channels,
+            3,
+            padding=1,
+            bias=bottleneck_bias or 'auto',
+            conv_cfg=self.conv_cfg,
+            norm_cfg=self.norm_cfg,
+            act_cfg=self.act_cfg)
+        self.spatial_gather_module = SpatialGather(gather_scale)
+        self.object_context_block = ObjectContextBlock(
+            self.channels,
+            ocr_channels,
+            query_pool=query_pool,
+            conv_bias=conv_bias,
+            align_corners=self.align_corners,
+            conv_cfg=self.conv_cfg,
+            norm_cfg=self.norm_cfg,
+            act_cfg=self.act_cfg)
+
+    def decode(self, x: Tensor, prev_output: Tensor) -> Tensor:
+        """Predict logits from transformed features and region logits.
+
+        Args:
+            x (Tensor): ``[B, in_channels, H, W]``, the output of
+                ``_transform_inputs``.
+            prev_output (Tensor): ``[B, K, H', W']`` soft-region logits of
+                the previous stage; resized to ``H x W`` if they differ.
+
+        Returns:
+            Tensor: ``[B, num_classes, H, W]`` logits.
+        """
+        feats = self.bottleneck(x)  # [B, C, H, W]
+        if prev_output.shape[2:] != feats.shape[2:]:
+            prev_output = resize(
+                prev_output,
+                size=feats.shape[2:],
+                mode='bilinear',
+                align_corners=self.align_corners)
+        regions = self.spatial_gather_module(feats, prev_output)
+        return self.cls_seg(self.object_context_block(feats, regions))
+
+    def forward(self, inputs: list, prev_output: Tensor) -> Tensor:
+        """Transform the multi-level backbone features, then :meth:`decode`."""
+        return self.decode(self._transform_inputs(inputs), prev_output)

@@ -1,0 +1,65 @@
+"""The cascade auxiliary head of OCRNet: it predicts the soft object regions.
+
+OCRNet (Yuan et al., "Object-Contextual Representations for Semantic
+Segmentation", https://arxiv.org/abs/1909.11065) first predicts coarse
+K-class logits from the backbone features; the OCR head turns them into K
+object-region representations. This head is MMSeg's ``FCNHead`` (same layers,
+same state-dict keys, so MMSeg model-zoo weights load unchanged) with:
+
+* ``decode(x)``, which takes features that are already transformed, so that
+  :class:`~mmseg_ocr_plus.models.segmentors.OCRCascadeEncoderDecoder` can do
+  the ``resize_concat`` of the backbone features once for both heads;
+* ``conv_bias``: the official openseg.pytorch aux head has a biased 3x3 conv
+  before its BN (``kernel_size=3, conv_bias=True``); HRNet-OCR uses a biased
+  1x1 conv (``kernel_size=1, conv_bias=True``); MMSeg has no bias.
+"""
+import torch
+from mmcv.cnn import ConvModule
+from mmseg.models.decode_heads import FCNHead
+from mmseg.registry import MODELS
+from torch import Tensor, nn
+
+
+@MODELS.register_module()
+class SoftRegionHead(FCNHead):
+    """FCN head whose logits are OCRNet's soft object regions.
+
+    Shapes: input features ``[B, in_channels, H, W]`` after the input
+    transform; output logits ``[B, num_classes, H, W]``.
+
+    Args:
+        conv_bias (bool): Give every conv before the classifier a bias, as
+            the official OCRNet code does. Adds ``convs.i.conv.bias`` keys
+            that MMSeg checkpoints do not have. Defaults to False.
+        **kwargs: Arguments of MMSeg's ``FCNHead`` (``num_convs``,
+            ``kernel_size``, ``concat_input``, ``dilation``) and
+            ``BaseDecodeHead``.
+    """
+
+    def __init__(self, conv_bias: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.conv_bias = conv_bias
+        if conv_bias:
+            for module in self.modules():
+                if isinstance(module, ConvModule):
+                    conv = module.conv
+                    conv.bias = nn.Parameter(torch.zeros(conv.out_channels))
+
+    def decode(self, x: Tensor) -> Tensor:
+        """Predict region logits from transformed features.
+
+        Args:
+            x (Tensor): ``[B, in_channels, H, W]``, the output of
+                ``_transform_inputs``.
+
+        Returns:
+            Tensor: ``[B, num_classes, H, W]`` logits.
+        """
+        feats = self.convs(x)
+        if self.concat_input:
+            feats = self.conv_cat(torch.cat([x, feats], dim=1))
+        return self.cls_seg(feats)
+
+    def forward(self, inputs: list) -> Tensor:
+        """Transform the multi-level backbone features, then :meth:`decode`."""
+        return self.decode(self._transform_inputs(inputs))

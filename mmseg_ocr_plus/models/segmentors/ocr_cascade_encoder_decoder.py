@@ -1,0 +1,82 @@
+"""A cascade segmentor that runs every decode stage once per forward.
+
+MMSeg's ``CascadeEncoderDecoder`` runs ``decode_head[0]`` twice per training
+step (once inside its ``loss``, once more to feed stage 1) and every head
+repeats the ``resize_concat`` of the backbone features. This subclass keeps
+MMSeg's modules and state-dict keys (``decode_head.0``, ``decode_head.1``),
+runs each stage once, feeds the next stage the very logits tensor (with its
+gradient) that the previous stage's loss sees, and transforms the backbone
+features once per distinct input transform.
+"""
+from typing import Dict, List, Tuple
+
+from mmseg.models.segmentors import CascadeEncoderDecoder
+from mmseg.registry import MODELS
+from mmseg.utils import OptSampleList, SampleList, add_prefix
+from torch import Tensor, nn
+
+
+def _transform_key(head: nn.Module) -> Tuple:
+    """What decides the output of ``BaseDecodeHead._transform_inputs``."""
+    in_index = head.in_index
+    if isinstance(in_index, list):
+        in_index = tuple(in_index)
+    return head.input_transform, in_index, head.align_corners
+
+
+@MODELS.register_module()
+class OCRCascadeEncoderDecoder(CascadeEncoderDecoder):
+    """Cascade encoder-decoder with a single pass through each stage.
+
+    Heads that define ``decode(x[, prev_output])`` (the heads of this
+    package) receive features transformed once and shared between heads with
+    the same ``input_transform``, ``in_index`` and ``align_corners``; other
+    heads are called through their usual ``forward``.
+
+    Args: as MMSeg's ``CascadeEncoderDecoder``.
+    """
+
+    def cascade_forward(self, x: List[Tensor]) -> List[Tensor]:
+        """Run every stage once.
+
+        Args:
+            x (list[Tensor]): Multi-level backbone (neck) features.
+
+        Returns:
+            list[Tensor]: The logits of each stage, ``[B, K, H, W]`` each.
+        """
+        transformed: Dict[Tuple, Tensor] = {}
+        outputs: List[Tensor] = []
+        for head in self.decode_head:
+            prev = outputs[-1:]  # [] for the first stage
+            if not hasattr(head, 'decode'):
+                outputs.append(head.forward(x, *prev))
+                continue
+            key = _transform_key(head)
+            if key not in transformed:
+                transformed[key] = head._transform_inputs(x)
+            outputs.append(head.decode(transformed[key], *prev))
+        return outputs
+
+    def encode_decode(self, inputs: Tensor,
+                      batch_img_metas: List[dict]) -> Tensor:
+        """Logits of the last stage, resized to the input image."""
+        x = self.extract_feat(inputs)
+        logits = self.cascade_forward(x)[-1]
+        return self.decode_head[-1].predict_by_feat(logits, batch_img_metas)
+
+    def _decode_head_forward_train(self, inputs: List[Tensor],
+                                   data_samples: SampleList) -> dict:
+        """Losses of every stage from a single forward of each."""
+        losses = dict()
+        all_logits = self.cascade_forward(inputs)
+        for i, (head, logits) in enumerate(zip(self.decode_head, all_logits)):
+            loss = head.loss_by_feat(logits, data_samples)
+            losses.update(add_prefix(loss, f'decode_{i}'))
+        return losses
+
+    def _forward(self,
+                 inputs: Tensor,
+                 data_samples: OptSampleList = None) -> Tensor:
+        """Last-stage logits ``[B, K, H/4, W/4]`` (HRNet) without resizing."""
+        return self.cascade_forward(self.extract_feat(inputs))[-1]
