@@ -17,13 +17,16 @@ same function with less work:
 * the fuse conv runs on ``context`` and ``feats`` separately and sums the two
   halves instead of concatenating them, which saves a ``[B, 2C, H, W]``
   buffer;
+* on ``resize_concat`` inputs (HRNet), the 3x3 conv before the OCR block
+  convolves the upsampled levels at their own resolution
+  (:func:`~mmseg_ocr_plus.models.utils.resize_concat_conv3x3`), exact;
 * both softmaxes run in fp32 under autocast.
 
 Shape shorthand in this module:
     B: batch, C: ``channels`` (512), Ck: ``ocr_channels`` (256),
     K: classes, H x W: feature size, N = H * W, h x w: pooled query size.
 """
-from typing import Optional
+from typing import Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +35,8 @@ from mmseg.models.decode_heads.cascade_decode_head import BaseCascadeDecodeHead
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from torch import Tensor, nn
+
+from ..utils import resize_concat_conv3x3, shared_transform_inputs
 
 
 def softmax_fp32(x: Tensor, dim: int) -> Tensor:
@@ -210,6 +215,10 @@ class OCRPlusHead(BaseCascadeDecodeHead):
             PaddleSeg). Defaults to False (MMSeg, HRNet-OCR, NVIDIA).
         bottleneck_bias (bool): Bias in the 3x3 conv before the OCR block
             (every reference but MMSeg). Defaults to False.
+        lowres_bottleneck (bool): With ``resize_concat`` inputs, compute
+            that 3x3 conv with the upsampled levels convolved at their own
+            resolution (same result, less compute). Only used with
+            ``align_corners=False`` and a plain conv. Defaults to True.
         **kwargs: ``BaseDecodeHead`` arguments (``in_channels``,
             ``channels``, ``num_classes``, ``in_index``,
             ``input_transform``, ``dropout_ratio``, ``align_corners``, ...).
@@ -221,6 +230,7 @@ class OCRPlusHead(BaseCascadeDecodeHead):
                  query_pool: int = 1,
                  conv_bias: bool = False,
                  bottleneck_bias: bool = False,
+                 lowres_bottleneck: bool = True,
                  **kwargs) -> None:
         super().__init__(**kwargs)
         self.ocr_channels = ocr_channels
@@ -233,6 +243,9 @@ class OCRPlusHead(BaseCascadeDecodeHead):
             conv_cfg=self.conv_cfg,
             norm_cfg=self.norm_cfg,
             act_cfg=self.act_cfg)
+        self.lowres_bottleneck = (
+            lowres_bottleneck and self.input_transform == 'resize_concat'
+            and not self.align_corners and self.conv_cfg is None)
         self.spatial_gather_module = SpatialGather(gather_scale)
         self.object_context_block = ObjectContextBlock(
             self.channels,
@@ -244,19 +257,33 @@ class OCRPlusHead(BaseCascadeDecodeHead):
             norm_cfg=self.norm_cfg,
             act_cfg=self.act_cfg)
 
-    def decode(self, x: Tensor, prev_output: Tensor) -> Tensor:
-        """Predict logits from transformed features and region logits.
+    shares_transform = True  # forward takes ``cache``
+
+    def forward(self,
+                inputs: List[Tensor],
+                prev_output: Tensor,
+                cache: Optional[Dict] = None) -> Tensor:
+        """Predict logits from backbone features and soft-region logits.
 
         Args:
-            x (Tensor): ``[B, in_channels, H, W]``, the output of
-                ``_transform_inputs``.
+            inputs (list[Tensor]): Multi-level backbone features.
             prev_output (Tensor): ``[B, K, H', W']`` soft-region logits of
                 the previous stage; resized to ``H x W`` if they differ.
+            cache (dict, optional): Transformed features shared by the heads
+                of one forward pass (see ``shared_transform_inputs``).
 
         Returns:
-            Tensor: ``[B, num_classes, H, W]`` logits.
+            Tensor: ``[B, num_classes, H, W]`` logits, ``H x W`` the size of
+            the transformed features.
         """
-        feats = self.bottleneck(x)  # [B, C, H, W]
+        x = shared_transform_inputs(self, inputs, cache)
+        if self.lowres_bottleneck:
+            levels = [inputs[i] for i in self.in_index]
+            feats = norm_act(
+                self.bottleneck,
+                resize_concat_conv3x3(levels, x, self.bottleneck.conv))
+        else:
+            feats = self.bottleneck(x)  # [B, C, H, W]
         if prev_output.shape[2:] != feats.shape[2:]:
             prev_output = resize(
                 prev_output,
@@ -265,7 +292,3 @@ class OCRPlusHead(BaseCascadeDecodeHead):
                 align_corners=self.align_corners)
         regions = self.spatial_gather_module(feats, prev_output)
         return self.cls_seg(self.object_context_block(feats, regions))
-
-    def forward(self, inputs: list, prev_output: Tensor) -> Tensor:
-        """Transform the multi-level backbone features, then :meth:`decode`."""
-        return self.decode(self._transform_inputs(inputs), prev_output)

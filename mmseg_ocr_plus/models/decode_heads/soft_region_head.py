@@ -6,18 +6,22 @@ K-class logits from the backbone features; the OCR head turns them into K
 object-region representations. This head is MMSeg's ``FCNHead`` (same layers,
 same state-dict keys, so MMSeg model-zoo weights load unchanged) with:
 
-* ``decode(x)``, which takes features that are already transformed, so that
-  :class:`~mmseg_ocr_plus.models.segmentors.OCRCascadeEncoderDecoder` can do
-  the ``resize_concat`` of the backbone features once for both heads;
+* a ``cache`` argument to ``forward`` through which
+  :class:`~mmseg_ocr_plus.models.segmentors.OCRCascadeEncoderDecoder` shares
+  one ``resize_concat`` of the backbone features between both heads;
 * ``conv_bias``: the official openseg.pytorch aux head has a biased 3x3 conv
   before its BN (``kernel_size=3, conv_bias=True``); HRNet-OCR uses a biased
   1x1 conv (``kernel_size=1, conv_bias=True``); MMSeg has no bias.
 """
+from typing import Dict, List, Optional
+
 import torch
 from mmcv.cnn import ConvModule
 from mmseg.models.decode_heads import FCNHead
 from mmseg.registry import MODELS
 from torch import Tensor, nn
+
+from ..utils import shared_transform_inputs
 
 
 @MODELS.register_module()
@@ -36,6 +40,8 @@ class SoftRegionHead(FCNHead):
             ``BaseDecodeHead``.
     """
 
+    shares_transform = True  # forward takes ``cache``
+
     def __init__(self, conv_bias: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.conv_bias = conv_bias
@@ -45,21 +51,22 @@ class SoftRegionHead(FCNHead):
                     conv = module.conv
                     conv.bias = nn.Parameter(torch.zeros(conv.out_channels))
 
-    def decode(self, x: Tensor) -> Tensor:
-        """Predict region logits from transformed features.
+    def forward(self,
+                inputs: List[Tensor],
+                cache: Optional[Dict] = None) -> Tensor:
+        """Predict soft-region logits.
 
         Args:
-            x (Tensor): ``[B, in_channels, H, W]``, the output of
-                ``_transform_inputs``.
+            inputs (list[Tensor]): Multi-level backbone features.
+            cache (dict, optional): Transformed features shared by the heads
+                of one forward pass (see ``shared_transform_inputs``).
 
         Returns:
-            Tensor: ``[B, num_classes, H, W]`` logits.
+            Tensor: ``[B, num_classes, H, W]`` logits, ``H x W`` the size of
+            the transformed features.
         """
+        x = shared_transform_inputs(self, inputs, cache)
         feats = self.convs(x)
         if self.concat_input:
             feats = self.conv_cat(torch.cat([x, feats], dim=1))
         return self.cls_seg(feats)
-
-    def forward(self, inputs: list) -> Tensor:
-        """Transform the multi-level backbone features, then :meth:`decode`."""
-        return self.decode(self._transform_inputs(inputs))

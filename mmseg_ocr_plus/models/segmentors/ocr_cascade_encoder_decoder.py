@@ -8,30 +8,22 @@ runs each stage once, feeds the next stage the very logits tensor (with its
 gradient) that the previous stage's loss sees, and transforms the backbone
 features once per distinct input transform.
 """
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 from mmseg.models.segmentors import CascadeEncoderDecoder
 from mmseg.registry import MODELS
 from mmseg.utils import OptSampleList, SampleList, add_prefix
-from torch import Tensor, nn
-
-
-def _transform_key(head: nn.Module) -> Tuple:
-    """What decides the output of ``BaseDecodeHead._transform_inputs``."""
-    in_index = head.in_index
-    if isinstance(in_index, list):
-        in_index = tuple(in_index)
-    return head.input_transform, in_index, head.align_corners
+from torch import Tensor
 
 
 @MODELS.register_module()
 class OCRCascadeEncoderDecoder(CascadeEncoderDecoder):
     """Cascade encoder-decoder with a single pass through each stage.
 
-    Heads that define ``decode(x[, prev_output])`` (the heads of this
-    package) receive features transformed once and shared between heads with
-    the same ``input_transform``, ``in_index`` and ``align_corners``; other
-    heads are called through their usual ``forward``.
+    Heads with ``shares_transform = True`` (the heads of this package) get
+    a ``cache`` through which heads with the same ``input_transform``,
+    ``in_index`` and ``align_corners`` share one transform of the backbone
+    features; other heads are called as MMSeg calls them.
 
     Args: as MMSeg's ``CascadeEncoderDecoder``.
     """
@@ -45,17 +37,14 @@ class OCRCascadeEncoderDecoder(CascadeEncoderDecoder):
         Returns:
             list[Tensor]: The logits of each stage, ``[B, K, H, W]`` each.
         """
-        transformed: Dict[Tuple, Tensor] = {}
+        cache: Dict = {}
         outputs: List[Tensor] = []
         for head in self.decode_head:
             prev = outputs[-1:]  # [] for the first stage
-            if not hasattr(head, 'decode'):
-                outputs.append(head.forward(x, *prev))
-                continue
-            key = _transform_key(head)
-            if key not in transformed:
-                transformed[key] = head._transform_inputs(x)
-            outputs.append(head.decode(transformed[key], *prev))
+            if getattr(head, 'shares_transform', False):
+                outputs.append(head(x, *prev, cache=cache))
+            else:
+                outputs.append(head(x, *prev))
         return outputs
 
     def encode_decode(self, inputs: Tensor,

@@ -177,7 +177,7 @@ def test_matches_reference_formulation(query_pool, size, align_corners):
     x = torch.randn(2, IN_CH, *size)
     with torch.no_grad():
         prev = aux([x])
-        out = ocr.decode(x, prev)
+        out = ocr([x], prev)
         expected = reference_ocr(ocr, x, prev)
     assert out.shape == (2, K, *size)
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
@@ -192,7 +192,7 @@ def test_query_pool_changes_output():
     x = torch.randn(1, IN_CH, 45, 45)
     with torch.no_grad():
         prev = aux([x])
-        assert not torch.allclose(ocr1.decode(x, prev), ocr2.decode(x, prev))
+        assert not torch.allclose(ocr1([x], prev), ocr2([x], prev))
 
 
 def test_gather_temperature_is_separate_from_query_pooling():
@@ -234,9 +234,9 @@ def test_conv_bias_options():
     x = torch.randn(1, IN_CH, 9, 9)
     prev = torch.randn(1, K, 9, 9)
     with torch.no_grad():
-        before = biased.decode(x, prev)
+        before = biased([x], prev)
         biased.object_context_block.out_project.conv.bias.fill_(0.5)
-        after = biased.decode(x, prev)
+        after = biased([x], prev)
         expected = reference_ocr(biased, x, prev)
     assert not torch.allclose(before, after)
     torch.testing.assert_close(after, expected, rtol=1e-5, atol=1e-5)
@@ -288,3 +288,38 @@ def test_bf16_autocast_step_is_finite_with_fp32_softmax(monkeypatch):
     assert torch.isfinite(loss)
     for p in params:
         assert torch.isfinite(p.grad).all() and torch.isfinite(p).all()
+
+
+@pytest.mark.parametrize('train', [False, True])
+def test_lowres_bottleneck_equals_direct_conv(train):
+    """HRNet-like resize_concat inputs: same logits and gradients with the
+    low-resolution bottleneck as with the plain 3x3 conv."""
+    chans = [4, 6, 8, 10]
+    heads = []
+    for lowres in (True, False):
+        torch.manual_seed(0)
+        head = OCRPlusHead(
+            in_channels=chans,
+            in_index=(0, 1, 2, 3),
+            input_transform='resize_concat',
+            channels=C,
+            ocr_channels=CK,
+            num_classes=K,
+            dropout_ratio=-1,
+            norm_cfg=BN,
+            lowres_bottleneck=lowres)
+        randomize_bn(head)
+        head.train(train)
+        heads.append(head)
+    assert heads[0].lowres_bottleneck and not heads[1].lowres_bottleneck
+    inputs = [torch.randn(2, c, 32 // 2**i, 48 // 2**i)
+              for i, c in enumerate(chans)]
+    prev = torch.randn(2, K, 32, 48)
+    outs = []
+    for head in heads:
+        out = head(inputs, prev)
+        out.square().mean().backward()
+        outs.append(out.detach())
+    torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=1e-5)
+    grads = [h.bottleneck.conv.weight.grad for h in heads]
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)

@@ -125,17 +125,17 @@ def test_ocr_head_gets_the_aux_loss_tensor_with_its_gradient():
     ours, _ = build_pair()
     aux, ocr = ours.decode_head
     seen = {}
-    aux_loss_by_feat, ocr_decode = aux.loss_by_feat, ocr.decode
+    aux_loss_by_feat, ocr_forward = aux.loss_by_feat, ocr.forward
 
     def record_aux(seg_logits, samples):
         seen['aux'] = seg_logits
         return aux_loss_by_feat(seg_logits, samples)
 
-    def record_ocr(x, prev_output):
+    def record_ocr(inputs, prev_output, **kwargs):
         seen['prev'] = prev_output
-        return ocr_decode(x, prev_output)
+        return ocr_forward(inputs, prev_output, **kwargs)
 
-    aux.loss_by_feat, ocr.decode = record_aux, record_ocr
+    aux.loss_by_feat, ocr.forward = record_aux, record_ocr
     ours.loss(*batch())
     assert seen['prev'] is seen['aux']
     assert seen['prev'].requires_grad
