@@ -82,12 +82,17 @@ def test_non_integer_scales_use_the_direct_conv(monkeypatch):
     torch.testing.assert_close(
         resize_concat_conv3x3(levels, concat, layer), layer(concat))
     assert calls == []
-    # a real 4x level does take the low-resolution path
+    # a 4x level is below MIN_SCALE; an 8x level takes the low-res path
     levels, concat = levels_and_concat((16, 16), [(3, (16, 16)),
                                                   (4, (4, 4))])
     torch.testing.assert_close(
         resize_concat_conv3x3(levels, concat, layer), layer(concat))
-    assert calls == [4]
+    assert calls == []
+    levels, concat = levels_and_concat((16, 16), [(3, (16, 16)),
+                                                  (4, (2, 2))])
+    torch.testing.assert_close(
+        resize_concat_conv3x3(levels, concat, layer), layer(concat))
+    assert calls == [8]
 
 
 def test_fewer_multiply_adds_for_hrnet_w18():
@@ -102,4 +107,4 @@ def test_fewer_multiply_adds_for_hrnet_w18():
         layer(concat)
     with torch.no_grad(), FlopCounterMode(display=False) as lowres:
         resize_concat_conv3x3(levels, concat, layer)
-    assert lowres.get_total_flops() < 0.4 * direct.get_total_flops()
+    assert lowres.get_total_flops() < 0.55 * direct.get_total_flops()
