@@ -55,8 +55,8 @@ model = dict(
 
 data_root = 'data/demo_cityscapes'
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadImageFromFileChecked'),  # names unreadable files
+    dict(type='LoadAnnotationsChecked'),
     dict(
         type='RandomResize',
         scale=img_scale,
@@ -68,9 +68,9 @@ train_pipeline = [
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFileChecked'),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadAnnotationsChecked'),
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(

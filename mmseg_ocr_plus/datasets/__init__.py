@@ -1,4 +1,5 @@
-"""Datasets: a procedural Cityscapes-format demo dataset."""
+"""Datasets: a procedural Cityscapes-format demo dataset, and loading
+transforms that name unreadable files."""
 from .demo_scenes import (
     CLASSES,
     IGNORE_INDEX,
@@ -11,10 +12,17 @@ from .demo_scenes import (
     iter_samples,
     sample_names,
 )
+from .transforms import (
+    LoadAnnotationsChecked,
+    LoadImageFromFileChecked,
+    UnreadableImageError,
+)
 
 __all__ = [
     'CLASSES',
     'IGNORE_INDEX',
+    'LoadAnnotationsChecked',
+    'LoadImageFromFileChecked',
     'PALETTE',
     'DemoDatasetSummary',
     'draw_scene',
@@ -23,4 +31,5 @@ __all__ = [
     'is_demo_dataset',
     'iter_samples',
     'sample_names',
+    'UnreadableImageError',
 ]

@@ -1,0 +1,10 @@
+from .loading import (
+                      LoadAnnotationsChecked,
+                      LoadImageFromFileChecked,
+                      UnreadableImageError,
+)
+
+__all__ = [
+    'LoadAnnotationsChecked', 'LoadImageFromFileChecked',
+    'UnreadableImageError'
+]

@@ -1,0 +1,3 @@
+from .optimizers import AutocastOptimWrapper
+
+__all__ = ['AutocastOptimWrapper']

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Distributed training with torchrun: one process per GPU (or per CPU
+# worker: on a machine without GPUs the processes train on the CPU, gloo).
+#
+#   bash tools/dist_train.sh CONFIG GPUS [tools/train.py options...]
+#
+# Several nodes: run it on each one with NNODES, NODE_RANK (0 .. NNODES-1),
+# MASTER_ADDR (node 0's address) and PORT (a free port there) set alike.
+set -euo pipefail
+
+if [ "$#" -lt 2 ]; then
+    echo "usage: $0 CONFIG GPUS [tools/train.py options...]" >&2
+    exit 2
+fi
+CONFIG=$1
+GPUS=$2
+NNODES=${NNODES:-1}
+NODE_RANK=${NODE_RANK:-0}
+PORT=${PORT:-29500}
+MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
+PYTHON=${PYTHON:-python}
+
+PYTHONPATH="$(dirname "$0")/..${PYTHONPATH:+:$PYTHONPATH}" \
+"$PYTHON" -m torch.distributed.run \
+    --nnodes="$NNODES" \
+    --node_rank="$NODE_RANK" \
+    --master_addr="$MASTER_ADDR" \
+    --nproc_per_node="$GPUS" \
+    --master_port="$PORT" \
+    "$(dirname "$0")/train.py" \
+    "$CONFIG" \
+    --launcher pytorch "${@:3}"

@@ -1,0 +1,173 @@
+"""Test (and evaluate) a segmentor: a thin wrapper around MMEngine's
+``Runner``.
+
+The arguments are MMSeg's own ``tools/test.py``'s. Differences:
+
+- ``mmseg_ocr_plus`` is imported first, so its compatibility fixes are in
+  place before the config is parsed and the checkpoint is loaded;
+- the config, the checkpoint and the data root of the test dataset are
+  checked before the ``Runner`` is built: a bad input is one line on stderr
+  and exit status 2, and no work directory is created;
+- ``--launcher pytorch`` also runs on CPU (gloo).
+
+Example::
+
+    python tools/test.py CONFIG work_dirs/demo/iter_600.pth --show-dir vis
+    bash tools/dist_test.sh CONFIG CHECKPOINT 4 --out preds
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+from typing import Optional, Sequence
+
+import mmseg_ocr_plus  # noqa: F401  # isort: skip  (compat fixes first)
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+from mmseg.registry import RUNNERS
+
+from mmseg_ocr_plus.utils.cpu_distributed import setup_cpu_distributed
+from mmseg_ocr_plus.utils.preflight import (
+    InvalidInputError,
+    check_checkpoint_path,
+    check_config_path,
+    check_dataloaders,
+)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parse the command line, MMSeg's ``tools/test.py`` arguments."""
+    parser = argparse.ArgumentParser(
+        description='MMSeg test (and eval) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir',
+        help=('if specified, the evaluation metric results will be dumped '
+              'into the directory as json'))
+    parser.add_argument(
+        '--out',
+        type=str,
+        help='The directory to save output prediction for offline evaluation')
+    parser.add_argument(
+        '--show', action='store_true', help='show prediction results')
+    parser.add_argument(
+        '--show-dir',
+        help='directory where painted images will be saved, in its '
+        'vis_data/vis_image/; every image is drawn unless '
+        'default_hooks.visualization.interval is set')
+    parser.add_argument(
+        '--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file. If the value to '
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
+        'Note that the quotation marks are necessary and that no white space '
+        'is allowed.')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument(
+        '--tta', action='store_true', help='Test time augmentation')
+    # torch.distributed.launch passes --local-rank (torch >= 2.0) or
+    # --local_rank; torchrun sets LOCAL_RANK instead.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def trigger_visualization_hook(cfg: Config,
+                               args: argparse.Namespace) -> None:
+    """Turn on drawing in the ``visualization`` hook for ``--show(-dir)``.
+
+    Args:
+        cfg (Config): The config; changed in place.
+        args (argparse.Namespace): The parsed arguments.
+
+    Raises:
+        InvalidInputError: If ``default_hooks`` has no ``visualization``.
+    """
+    visualization_hook = cfg.default_hooks.get('visualization')
+    if visualization_hook is None:
+        raise InvalidInputError(
+            '--show/--show-dir: expected a visualization hook in '
+            "default_hooks, e.g. visualization=dict("
+            "type='SegVisualizationHook'), found none")
+    visualization_hook['draw'] = True
+    # Every image, unless the config chose (the hook's default is 50).
+    visualization_hook.setdefault('interval', 1)
+    if args.show:
+        visualization_hook['show'] = True
+        visualization_hook['wait_time'] = args.wait_time
+    if args.show_dir:
+        cfg.visualizer['save_dir'] = args.show_dir
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Check the inputs, build the ``Runner`` and test.
+
+    Args:
+        argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` if
+            ``None``.
+
+    Raises:
+        InvalidInputError: For a missing config, checkpoint or dataset path,
+            or (while testing) an unreadable image.
+    """
+    args = parse_args(argv)
+
+    check_config_path(args.config)
+    check_checkpoint_path(args.checkpoint)
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    # work_dir is determined in this priority: CLI > segment in file > filename
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    cfg.load_from = args.checkpoint
+    if args.show or args.show_dir:
+        trigger_visualization_hook(cfg, args)
+    if args.tta:
+        missing = [k for k in ('tta_model', 'tta_pipeline') if k not in cfg]
+        if missing:
+            raise InvalidInputError(
+                f'--tta: expected {" and ".join(missing)} in the config '
+                f'{args.config!r}, found none')
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+    check_dataloaders(cfg, ('test_dataloader', ))
+
+    # add output_dir in metric
+    if args.out is not None:
+        cfg.test_evaluator['output_dir'] = args.out
+        cfg.test_evaluator['keep_results'] = True
+    setup_cpu_distributed(cfg)
+
+    if 'runner_type' not in cfg:
+        runner = Runner.from_cfg(cfg)
+    else:
+        runner = RUNNERS.build(cfg)
+    runner.test()
+
+
+if __name__ == '__main__':
+    try:
+        main()
+    except InvalidInputError as err:
+        print(f'{osp.basename(sys.argv[0])}: error: {err}', file=sys.stderr)
+        sys.exit(2)
