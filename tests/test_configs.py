@@ -14,7 +14,7 @@ from mmseg.structures import SegDataSample
 CONFIG_DIR = Path(__file__).parents[1] / 'configs'
 LEAVES = sorted(p for p in CONFIG_DIR.rglob('*.py') if '_base_' not in p.parts)
 # one leaf per architecture is built and run (the others share the model)
-RUN = ['demo/ocrnet_hr18s_1xb4-600it_demo-cityscapes-256x256.py',
+RUN = ['demo/ocrnet_hr18s_1xb8-200it_demo-cityscapes-128x128.py',
        'ocrnet_plus/ocrnet_hr18s_4xb2-40k_cityscapes-512x1024.py']
 
 

@@ -12,7 +12,7 @@ The arguments are MMSeg's own ``tools/test.py``'s. Differences:
 
 Example::
 
-    python tools/test.py CONFIG work_dirs/demo/iter_600.pth --show-dir vis
+    python tools/test.py CONFIG work_dirs/demo/iter_200.pth --show-dir vis
     bash tools/dist_test.sh CONFIG CHECKPOINT 4 --out preds
 """
 import argparse

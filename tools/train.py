@@ -16,7 +16,7 @@ The arguments are MMSeg's own ``tools/train.py``'s. Differences:
 Example::
 
     python tools/train.py \\
-        configs/demo/ocrnet_hr18s_1xb4-600it_demo-cityscapes-256x256.py
+        configs/demo/ocrnet_hr18s_1xb8-200it_demo-cityscapes-128x128.py
     python tools/train.py CONFIG --work-dir work_dirs/x --resume --amp
     bash tools/dist_train.sh CONFIG 4 --amp
 """

@@ -4,10 +4,10 @@
 from .compat import MissingOpError, apply_compat
 from .cpu_distributed import setup_cpu_distributed
 from .preflight import (
-                        InvalidInputError,
-                        check_checkpoint_path,
-                        check_config_path,
-                        check_dataloaders,
+    InvalidInputError,
+    check_checkpoint_path,
+    check_config_path,
+    check_dataloaders,
 )
 
 __all__ = [

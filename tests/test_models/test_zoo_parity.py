@@ -45,6 +45,7 @@ def calibrate_bn(model: torch.nn.Module, inputs: torch.Tensor) -> None:
     model.eval()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', ARCHS)
 def test_mmseg_zoo_weights_give_mmseg_logits(name):
     torch.manual_seed(0)

@@ -24,7 +24,7 @@ from mmengine.config import Config
 from mmseg_ocr_plus.datasets.demo_scenes import generate_demo_dataset
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO_CONFIG = REPO / 'configs/demo/ocrnet_hr18s_1xb4-600it_demo-cityscapes-256x256.py'  # noqa: E501
+DEMO_CONFIG = REPO / 'configs/demo/ocrnet_hr18s_1xb8-200it_demo-cityscapes-128x128.py'  # noqa: E501
 TOOL_TIMEOUT = 600  # seconds; a hung DDP run must not hang the suite
 
 

@@ -11,7 +11,7 @@ from torch import nn
 
 from mmseg_ocr_plus.engine import AutocastOptimWrapper
 
-DEMO_CONFIG = 'configs/demo/ocrnet_hr18s_1xb4-600it_demo-cityscapes-256x256.py'  # noqa: E501
+DEMO_CONFIG = 'configs/demo/ocrnet_hr18s_1xb8-200it_demo-cityscapes-128x128.py'  # noqa: E501
 
 
 def test_bf16_training_step_on_cpu():
