@@ -39,9 +39,10 @@ from torch import Tensor, nn
 from ..utils import resize_concat_conv3x3, shared_transform_inputs
 
 
-def softmax_fp32(x: Tensor, dim: int) -> Tensor:
-    """Softmax computed in fp32 whatever the autocast dtype of ``x``."""
-    return F.softmax(x.float(), dim=dim)
+def softmax_fp32(x: Tensor, dim: int, scale: float = 1.0) -> Tensor:
+    """``softmax(scale * x)``, scaled and computed in fp32 whatever the
+    autocast dtype of ``x``."""
+    return F.softmax(x.float() * scale, dim=dim)
 
 
 def norm_act(module: ConvModule, x: Tensor) -> Tensor:
@@ -78,7 +79,7 @@ class SpatialGather(nn.Module):
         Returns:
             Tensor: ``[B, C, K, 1]`` region representations.
         """
-        probs = softmax_fp32(self.scale * logits.flatten(2), dim=2)  # [B,K,N]
+        probs = softmax_fp32(logits.flatten(2), 2, self.scale)  # [B, K, N]
         # [B, C, N] @ [B, N, K]: the product runs in the features' dtype.
         regions = torch.matmul(feats.flatten(2),
                                probs.to(feats.dtype).transpose(1, 2))
@@ -161,7 +162,7 @@ class ObjectContextBlock(nn.Module):
         value = self.value_project(regions)  # [B, Ck, K, 1]
 
         sim = torch.matmul(key.transpose(1, 2), query)  # [B, K, N]
-        sim = softmax_fp32(sim * self.channels**-0.5, dim=1)
+        sim = softmax_fp32(sim, 1, self.channels**-0.5)
         # f_up's conv on the K values, not on the N pixels (exact: the
         # columns of ``sim`` sum to one).
         value = self.out_project.conv(value).flatten(2)  # [B, C, K]

@@ -180,13 +180,14 @@ def test_predict_and_tensor_mode():
 
 
 class PlainCascadeHead(BaseDecodeHead):
-    """A third stage without ``decode``: called through ``forward``."""
+    """A third stage without ``shares_transform``: called as MMSeg calls
+    heads, ``forward(inputs, prev_output)``."""
 
     def forward(self, inputs, prev_output):
         return self.conv_seg(self._transform_inputs(inputs)) + prev_output
 
 
-def test_heads_without_decode_still_cascade():
+def test_heads_without_shared_transform_still_cascade():
     model = MODELS.build(tiny_ocrnet_cfg())
     model.decode_head.append(
         PlainCascadeHead(
