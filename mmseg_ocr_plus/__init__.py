@@ -5,8 +5,10 @@ into MMSeg's registries. The compatibility fixes in :mod:`.utils.compat` run
 first, because MMSeg itself does not import on mmcv-lite without them.
 """
 from .utils.compat import apply_compat
+from .utils.pretrained import explain_download_errors
 
 apply_compat()
+explain_download_errors()  # offline: say which weights and what to do
 
 from . import datasets, engine, models  # noqa: E402,F401
 from .version import __version__  # noqa: E402

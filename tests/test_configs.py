@@ -13,18 +13,34 @@ from mmseg.structures import SegDataSample
 
 CONFIG_DIR = Path(__file__).parents[1] / 'configs'
 LEAVES = sorted(p for p in CONFIG_DIR.rglob('*.py') if '_base_' not in p.parts)
-# one leaf per architecture is built and run (the others share the model)
-RUN = ['demo/ocrnet_hr18s_1xb8-200it_demo-cityscapes-128x128.py',
-       'ocrnet_plus/ocrnet_hr18s_4xb2-40k_cityscapes-512x1024.py']
+BACKBONES = ('hr18s', 'hr18', 'hr48', 'r50-d8', 'r101-d8')
 
 
-def test_configs_exist():
-    assert len(LEAVES) >= 13
+def test_every_backbone_schedule_and_dataset_has_a_config():
+    names = {p.name for p in LEAVES}
+    for backbone in BACKBONES:
+        for iters in (40, 80, 160):
+            assert (f'ocrnet_{backbone}_4xb2-{iters}k_cityscapes-512x1024.py'
+                    in names)
+    for backbone in BACKBONES[:3]:
+        for iters in (80, 160):
+            assert f'ocrnet_{backbone}_4xb4-{iters}k_ade20k-512x512.py' in names
 
 
 @pytest.mark.parametrize('path', LEAVES, ids=lambda p: p.name)
 def test_config_loads(path):
     cfg = Config.fromfile(path)
+    text = path.read_text()
+    if path.parent.name == 'ocrnet_plus' and '_base_ = [' in text:
+        # a leaf on MMSeg's own dataset, runtime and schedule bases
+        dataset = 'ade20k' if 'ade20k' in path.name else 'cityscapes'
+        iters = path.name.split('-')[-2].split('_')[0]  # '40k'
+        for base in (f'mmseg::_base_/datasets/{dataset}.py',
+                     'mmseg::_base_/default_runtime.py',
+                     f'mmseg::_base_/schedules/schedule_{iters}.py'):
+            assert base in text
+    num_classes = 150 if 'ade20k' in path.name else 19
+    assert [h.num_classes for h in cfg.model.decode_head] == [num_classes] * 2
     assert cfg.custom_imports == dict(
         imports=['mmseg_ocr_plus'], allow_failed_imports=False)
     assert cfg.model.type == 'OCRCascadeEncoderDecoder'
@@ -34,9 +50,9 @@ def test_config_loads(path):
     assert max(s.end for s in cfg.param_scheduler) == max_iters
 
 
-@pytest.mark.parametrize('name', RUN)
-def test_model_runs_loss_and_predict(name):
-    cfg = Config.fromfile(CONFIG_DIR / name)
+@pytest.mark.parametrize('path', LEAVES, ids=lambda p: p.name)
+def test_model_runs_loss_and_predict(path):
+    cfg = Config.fromfile(path)
     cfg.model.pretrained = None
     model = revert_sync_batchnorm(MODELS.build(cfg.model))
     h, w = 64, 128
@@ -44,7 +60,9 @@ def test_model_runs_loss_and_predict(name):
     samples = []
     for _ in range(2):
         s = SegDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w)))
-        s.gt_sem_seg = PixelData(data=torch.randint(0, 19, (1, h, w)))
+        s.gt_sem_seg = PixelData(
+            data=torch.randint(0, cfg.model.decode_head[1].num_classes,
+                               (1, h, w)))
         samples.append(s)
     model.train()
     losses = model.loss(inputs, samples)

@@ -1,10 +1,10 @@
-_base_ = './ocrnet_hr18_4xb2-160k_cityscapes-512x1024.py'
-# HRNetV2p-W18-Small: fewer blocks and modules than W18.
-model = dict(
-    pretrained='open-mmlab://msra/hrnetv2_w18_small',
-    backbone=dict(
-        extra=dict(
-            stage1=dict(num_blocks=(2, )),
-            stage2=dict(num_blocks=(2, 2)),
-            stage3=dict(num_modules=3, num_blocks=(2, 2, 2)),
-            stage4=dict(num_modules=2, num_blocks=(2, 2, 2, 2)))))
+_base_ = [
+    '../_base_/models/ocrnet-plus_hr18s.py',
+    'mmseg::_base_/datasets/cityscapes.py',
+    'mmseg::_base_/default_runtime.py',
+    'mmseg::_base_/schedules/schedule_160k.py',
+]
+custom_imports = dict(imports=['mmseg_ocr_plus'], allow_failed_imports=False)
+crop_size = (512, 1024)
+data_preprocessor = dict(size=crop_size)
+model = dict(data_preprocessor=data_preprocessor)

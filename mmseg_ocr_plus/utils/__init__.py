@@ -2,6 +2,7 @@
 :func:`.compat.apply_compat` runs."""
 
 from .compat import MissingOpError, apply_compat
+from .complexity import ModelComplexity, PartComplexity, model_complexity
 from .cpu_distributed import setup_cpu_distributed
 from .preflight import (
     InvalidInputError,
@@ -9,9 +10,16 @@ from .preflight import (
     check_config_path,
     check_dataloaders,
 )
+from .pretrained import (
+    PretrainedDownloadError,
+    checkpoint_url,
+    explain_download_errors,
+)
 
 __all__ = [
-    'InvalidInputError', 'MissingOpError', 'apply_compat',
+    'InvalidInputError', 'MissingOpError', 'ModelComplexity',
+    'PartComplexity', 'PretrainedDownloadError', 'apply_compat',
     'check_checkpoint_path', 'check_config_path', 'check_dataloaders',
+    'checkpoint_url', 'explain_download_errors', 'model_complexity',
     'setup_cpu_distributed'
 ]

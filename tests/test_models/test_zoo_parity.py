@@ -21,6 +21,7 @@ ARCHS = [
     'ocrnet_hr18_4xb2-40k_cityscapes-512x1024.py',
     'ocrnet_hr48_4xb2-40k_cityscapes-512x1024.py',
     'ocrnet_r101-d8_4xb2-40k_cityscapes-512x1024.py',
+    'ocrnet_hr18_4xb4-80k_ade20k-512x512.py',  # 150 classes
 ]
 
 

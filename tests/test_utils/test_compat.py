@@ -541,16 +541,32 @@ def test_config_inherits_mmseg_base(tmp_path):
     assert cfg.crop_size == (64, 64)
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec('pkg_resources') is not None,
-    reason='pkg_resources is installed: MMEngine keeps its own helpers',
-)
-def test_package_helpers_replaced_in_mmengine():
+def _pretend_missing(monkeypatch, module_name):
+    """Make ``importlib.util.find_spec(module_name)`` find nothing."""
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name, package=None):
+        if name == module_name:
+            return None
+        return real_find_spec(name, package)
+
+    monkeypatch.setattr(importlib.util, 'find_spec', find_spec)
+
+
+def test_package_helpers_replaced_in_mmengine(monkeypatch):
     import mmengine.utils
     from mmengine.config import config as mmengine_config
     from mmengine.utils import package_utils
 
-    for module in (mmengine.utils, package_utils, mmengine_config):
+    modules = (mmengine.utils, package_utils, mmengine_config)
+    names = ('is_installed', 'get_installed_path', 'package2module')
+    for module in modules:  # restored after the test
+        for name in names:
+            if name in vars(module):
+                monkeypatch.setattr(module, name, getattr(module, name))
+    _pretend_missing(monkeypatch, 'pkg_resources')
+    assert compat._replace_pkg_resources_helpers()
+    for module in modules:
         assert module.is_installed is compat.is_installed
         assert module.get_installed_path is compat.get_installed_path
     assert package_utils.package2module is compat.package2module
