@@ -24,7 +24,8 @@ def test_every_backbone_schedule_and_dataset_has_a_config():
                     in names)
     for backbone in BACKBONES[:3]:
         for iters in (80, 160):
-            assert f'ocrnet_{backbone}_4xb4-{iters}k_ade20k-512x512.py' in names
+            name = f'ocrnet_{backbone}_4xb4-{iters}k_ade20k-512x512.py'
+            assert name in names
 
 
 @pytest.mark.parametrize('path', LEAVES, ids=lambda p: p.name)

@@ -1,6 +1,7 @@
 """``tools/analysis_tools/get_flops.py``: params and MACs by part, on
 cascade models too (where MMSeg's own script fails)."""
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -75,7 +76,7 @@ def test_stock_mmseg_cascade_is_counted_and_ours_does_less(load_tool):
     """MMSeg's get_flops.py fails on this config (issue 3781); ours counts
     it, and our OCR head needs fewer MACs for the same function."""
     tool = load_tool('analysis_tools/get_flops')
-    cfg = get_config('mmseg::ocrnet/ocrnet_hr18s_4xb2-40k_cityscapes-512x1024.py')
+    cfg = get_config(f'mmseg::ocrnet/{Path(HR18S).name}')
     stock = tool.complexity_of_config(cfg, (64, 128))
     ours = tool.complexity_of_config(tool.Config.fromfile(HR18S), (64, 128))
     assert stock.params == ours.params
