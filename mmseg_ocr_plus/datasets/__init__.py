@@ -1,5 +1,5 @@
-"""Datasets: a procedural Cityscapes-format demo dataset, and loading
-transforms that name unreadable files."""
+"""Datasets: a procedural Cityscapes-format demo dataset, loading
+transforms that name unreadable files, and a class-aware random crop."""
 from .demo_scenes import (
     CLASSES,
     IGNORE_INDEX,
@@ -13,6 +13,7 @@ from .demo_scenes import (
     sample_names,
 )
 from .transforms import (
+    ClassAwareRandomCrop,
     LoadAnnotationsChecked,
     LoadImageFromFileChecked,
     UnreadableImageError,
@@ -20,6 +21,7 @@ from .transforms import (
 
 __all__ = [
     'CLASSES',
+    'ClassAwareRandomCrop',
     'IGNORE_INDEX',
     'LoadAnnotationsChecked',
     'LoadImageFromFileChecked',

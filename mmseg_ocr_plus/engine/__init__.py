@@ -1,3 +1,6 @@
+from .hooks import ClassStatisticsHook, RegionVisualizationHook
 from .optimizers import AutocastOptimWrapper
 
-__all__ = ['AutocastOptimWrapper']
+__all__ = [
+    'AutocastOptimWrapper', 'ClassStatisticsHook', 'RegionVisualizationHook'
+]

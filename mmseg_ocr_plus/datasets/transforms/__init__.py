@@ -1,3 +1,4 @@
+from .class_aware_crop import ClassAwareRandomCrop
 from .loading import (
                       LoadAnnotationsChecked,
                       LoadImageFromFileChecked,
@@ -5,6 +6,6 @@ from .loading import (
 )
 
 __all__ = [
-    'LoadAnnotationsChecked', 'LoadImageFromFileChecked',
-    'UnreadableImageError'
+    'ClassAwareRandomCrop', 'LoadAnnotationsChecked',
+    'LoadImageFromFileChecked', 'UnreadableImageError'
 ]

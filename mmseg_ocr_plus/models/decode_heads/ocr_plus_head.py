@@ -22,6 +22,11 @@ same function with less work:
   own resolution (:func:`~mmseg_ocr_plus.models.utils.resize_concat_conv3x3`);
 * both softmaxes run in fp32 under autocast.
 
+For visualisation (``RegionVisualizationHook``) the head can keep the soft
+regions and the object attention of its last forward pass: set
+``head.record_maps = True`` and read ``head.recorded_maps``. Off by default,
+when nothing is kept.
+
 Shape shorthand in this module:
     B: batch, C: ``channels`` (512), Ck: ``ocr_channels`` (256),
     K: classes, H x W: feature size, N = H * W, h x w: pooled query size.
@@ -101,6 +106,15 @@ class ObjectContextBlock(nn.Module):
             False.
         align_corners (bool): For the context upsampling. Defaults to False.
         conv_cfg, norm_cfg, act_cfg (dict, optional): ConvModule configs.
+
+    Attributes:
+        record_attention (bool): If True, ``forward`` keeps the attention in
+            ``last_attention``. Defaults to False.
+        last_attention (Tensor | None): ``[B, K, h, w]`` detached fp32
+            attention of the last forward with ``record_attention`` set:
+            ``last_attention[b, k, i, j]`` is the weight of region ``k`` for
+            query position ``(i, j)`` (a softmax over ``k``). ``None``
+            otherwise.
     """
 
     def __init__(self,
@@ -119,6 +133,8 @@ class ObjectContextBlock(nn.Module):
         self.channels = channels
         self.query_pool = query_pool
         self.align_corners = align_corners
+        self.record_attention = False
+        self.last_attention: Optional[Tensor] = None
 
         def conv1x1(in_ch: int, out_ch: int) -> ConvModule:
             return ConvModule(
@@ -163,6 +179,8 @@ class ObjectContextBlock(nn.Module):
 
         sim = torch.matmul(key.transpose(1, 2), query)  # [B, K, N]
         sim = softmax_fp32(sim, 1, self.channels**-0.5)
+        if self.record_attention:
+            self.last_attention = sim.detach().view(B, -1, h, w)  # [B,K,h,w]
         # f_up's conv on the K values, not on the N pixels (exact: the
         # columns of ``sim`` sum to one).
         value = self.out_project.conv(value).flatten(2)  # [B, C, K]
@@ -226,6 +244,25 @@ class OCRPlusHead(BaseCascadeDecodeHead):
         **kwargs: ``BaseDecodeHead`` arguments (``in_channels``,
             ``channels``, ``num_classes``, ``in_index``,
             ``input_transform``, ``dropout_ratio``, ``align_corners``, ...).
+
+    Attributes:
+        record_maps (bool): Set it to True to keep the maps of every
+            following forward pass in ``recorded_maps`` (no extra forward,
+            two detached tensors); setting it to False frees them. Not a
+            constructor argument: a runtime switch for hooks. Defaults to
+            False.
+        recorded_maps (dict[str, Tensor] | None): Of the last forward pass
+            with ``record_maps`` set, else ``None``:
+
+            - ``soft_regions``: ``[B, K, H, W]`` the soft-region logits the
+              spatial gather used (``prev_output`` resized to the features;
+              as given, not normalised). The gather weights of region ``k``
+              are ``softmax(gather_scale * soft_regions[:, k].flatten(1),
+              1)``, a softmax over positions.
+            - ``attention``: ``[B, K, h, w]`` fp32 object attention, a
+              softmax over the K regions at every query position;
+              ``h x w = H x W``, or ``floor(H / query_pool) x floor(W /
+              query_pool)`` with query pooling.
     """
 
     def __init__(self,
@@ -260,8 +297,21 @@ class OCRPlusHead(BaseCascadeDecodeHead):
             conv_cfg=self.conv_cfg,
             norm_cfg=self.norm_cfg,
             act_cfg=self.act_cfg)
+        self.recorded_maps: Optional[Dict[str, Tensor]] = None
 
     shares_transform = True  # forward takes ``cache``
+
+    @property
+    def record_maps(self) -> bool:
+        """bool: Whether ``forward`` keeps its maps in ``recorded_maps``."""
+        return self.object_context_block.record_attention
+
+    @record_maps.setter
+    def record_maps(self, value: bool) -> None:
+        self.object_context_block.record_attention = bool(value)
+        if not value:  # hold no tensors while off
+            self.recorded_maps = None
+            self.object_context_block.last_attention = None
 
     def forward(self,
                 inputs: List[Tensor],
@@ -295,4 +345,11 @@ class OCRPlusHead(BaseCascadeDecodeHead):
                 mode='bilinear',
                 align_corners=self.align_corners)
         regions = self.spatial_gather_module(feats, prev_output)
-        return self.cls_seg(self.object_context_block(feats, regions))
+        context = self.object_context_block(feats, regions)
+        if self.record_maps:
+            block = self.object_context_block
+            self.recorded_maps = dict(
+                soft_regions=prev_output.detach(),  # [B, K, H, W] logits
+                attention=block.last_attention)  # [B, K, h, w]
+            block.last_attention = None
+        return self.cls_seg(context)
