@@ -21,7 +21,7 @@ import json
 import os
 import os.path as osp
 import tempfile
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import mmcv
 import numpy as np
@@ -33,7 +33,13 @@ from mmengine.dataset import (
     ConcatDataset,
     RepeatDataset,
 )
-from mmengine.dist import broadcast_object_list, get_rank, is_main_process
+from mmengine.dist import (
+    all_gather_object,
+    broadcast_object_list,
+    get_dist_info,
+    get_rank,
+    is_main_process,
+)
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
@@ -395,25 +401,7 @@ class ClassStatisticsHook(Hook):
         classes = self._classes(dataset)
         num_classes = self._num_classes(runner, classes)
 
-        # Rank 0 collects; an error there must reach the other ranks, which
-        # would otherwise wait in the broadcast until its timeout.
-        payload: List[Any] = [None]
-        error: Optional[BaseException] = None
-        if get_rank() == 0:
-            try:
-                payload[0] = ('ok', self._collect(runner, bases, classes,
-                                                  num_classes))
-            except Exception as err:  # re-raised below, on every rank
-                error = err
-                payload[0] = ('error', f'{type(err).__name__}: {err}')
-        broadcast_object_list(payload, src=0)
-        status, value = payload[0]
-        if error is not None:
-            raise error
-        if status == 'error':
-            raise RuntimeError(
-                f'ClassStatisticsHook: rank 0 failed to collect the class '
-                f'statistics: {value}')
+        value = self._collect(runner, bases, classes, num_classes)
         self.statistics = value
         self.class_weights = compute_class_weights(value, self.scheme,
                                                    self.enet_c)
@@ -561,7 +549,7 @@ class ClassStatisticsHook(Hook):
                  classes: Optional[List[str]],
                  num_classes: int) -> Dict[str, Any]:
         """Load the statistics from the cache or checkpoint, or count them
-        (rank 0)."""
+        (the lookup on rank 0, the counting shared by all ranks)."""
         samples = self._samples(bases)
         ignore_index = self._ignore_index(bases)
         fingerprint = hashlib.sha1(
@@ -575,41 +563,69 @@ class ClassStatisticsHook(Hook):
         cache_dir = self.cache_dir or runner.work_dir
         cache_path = osp.join(cache_dir, cache_file_name(fingerprint))
 
+        # Rank 0 looks for stored statistics; every rank learns the answer.
+        stored = _on_rank0_then_broadcast(
+            lambda: self._stored(runner, cache_path, fingerprint))
+        if stored is not None:
+            statistics = stored
+        else:
+            # Each rank counts its share of the label maps; the counts are
+            # summed. No rank idles in a collective while another counts
+            # (an NCCL collective times out after 10 minutes by default).
+            rank, world_size = get_dist_info()
+            if rank == 0:
+                runner.logger.info(
+                    f'ClassStatisticsHook: counting the label pixels of '
+                    f'{len(samples)} training images on {world_size} '
+                    f'rank(s)')
+            statistics = _sum_over_ranks(lambda: self._count(
+                bases, samples[rank::world_size], num_classes, ignore_index,
+                progress=rank == 0))
+            if sum(statistics['pixel_counts']) == 0:
+                raise ClassStatisticsError(
+                    f'ClassStatisticsHook: expected labelled pixels in the '
+                    f'training set, got none in {len(samples)} label maps '
+                    f'(all pixels are the ignore index {ignore_index}), e.g. '
+                    f'{samples[0].path}')
+            statistics['fingerprint'] = fingerprint
+            if rank == 0:
+                self._write_cache(runner, cache_path, statistics)
+        if classes is not None:  # names are not in the fingerprint
+            statistics['classes'] = classes
+        return statistics
+
+    def _stored(self, runner: Runner, cache_path: str,
+                fingerprint: str) -> Optional[Dict[str, Any]]:
+        """Statistics from the cache or the loaded checkpoint, if they
+        match ``fingerprint``; else None."""
         statistics = self._read_cache(runner, cache_path, fingerprint)
         if statistics is not None:
             runner.logger.info(
                 f'ClassStatisticsHook: loaded the class statistics from the '
                 f'cache {cache_path}, not counting again')
-            if classes is not None:  # names are not in the fingerprint
-                statistics['classes'] = classes
             return statistics
         saved = self._checkpoint_meta.get(META_STATISTICS)
         if isinstance(saved, dict) and saved.get('fingerprint') == fingerprint:
             runner.logger.info(
                 'ClassStatisticsHook: took the class statistics from the '
                 'loaded checkpoint (same fingerprint), not counting again')
-            statistics = dict(saved)
-        else:
-            runner.logger.info(
-                f'ClassStatisticsHook: counting the label pixels of '
-                f'{len(samples)} training images')
-            statistics = self._count(bases, samples, num_classes,
-                                     ignore_index)
-            statistics['fingerprint'] = fingerprint
-        if classes is not None:
-            statistics['classes'] = classes
-        self._write_cache(runner, cache_path, statistics)
-        return statistics
+            self._write_cache(runner, cache_path, dict(saved))
+            return dict(saved)
+        return None
 
-    def _count(self, bases: Sequence[Any], samples: Sequence[_Sample],
-               num_classes: int, ignore_index: int) -> Dict[str, Any]:
+    def _count(self,
+               bases: Sequence[Any],
+               samples: Sequence[_Sample],
+               num_classes: int,
+               ignore_index: int,
+               progress: bool = True) -> Dict[str, Any]:
         """Count the labelled pixels of each class over the label maps."""
         backend, backend_args = self._loader_args(bases)
         pixels = np.zeros(num_classes, dtype=np.int64)  # [K]
         images = np.zeros(num_classes, dtype=np.int64)  # [K]
         image_pixels = np.zeros(num_classes, dtype=np.int64)  # [K]
         luts: Dict[Any, np.ndarray] = {}
-        progress = ProgressBar(len(samples))
+        bar = ProgressBar(len(samples)) if progress else None
         for sample in samples:
             lut_key = (sample.reduce_zero_label,
                        tuple(sorted((sample.label_map or {}).items())))
@@ -638,14 +654,10 @@ class ClassStatisticsHook(Hook):
             pixels += counts
             images += present
             image_pixels[present] += counts.sum()
-            progress.update()
-        progress.file.write('\n')
-        if pixels.sum() == 0:
-            raise ClassStatisticsError(
-                f'ClassStatisticsHook: expected labelled pixels in the '
-                f'training set, got none in {len(samples)} label maps (all '
-                f'pixels are the ignore index {ignore_index}), e.g. '
-                f'{samples[0].path}')
+            if bar is not None:
+                bar.update()
+        if bar is not None:
+            bar.file.write('\n')
         return dict(
             num_classes=num_classes,
             ignore_index=ignore_index,
@@ -701,11 +713,18 @@ class ClassStatisticsHook(Hook):
     @staticmethod
     def _write_cache(runner: Runner, path: str,
                      statistics: Dict[str, Any]) -> None:
-        """Write the statistics to ``path`` atomically."""
-        _write_atomic(
-            path,
-            json.dumps(
-                dict(version=CACHE_VERSION, **statistics), indent=1).encode())
+        """Write the statistics to ``path`` atomically; a failed write (a
+        read-only or full cache dir) is a warning, not an error."""
+        try:
+            _write_atomic(
+                path,
+                json.dumps(dict(version=CACHE_VERSION, **statistics),
+                           indent=1).encode())
+        except OSError as err:
+            runner.logger.warning(
+                f'ClassStatisticsHook: could not write the cache {path} '
+                f'({err}); the next run will count again')
+            return
         runner.logger.info(
             f'ClassStatisticsHook: saved the class statistics to {path}')
 
@@ -911,6 +930,50 @@ class ClassStatisticsHook(Hook):
             loader._iterator = None
         loop.dataloader_iterator = _InfiniteDataloaderIterator(loader)
         return True
+
+
+def _on_rank0_then_broadcast(fn: Callable[[], Any]) -> Any:
+    """``fn()`` on rank 0, its result broadcast to every rank. An error on
+    rank 0 is raised on every rank (the others would otherwise wait in the
+    broadcast until it times out)."""
+    payload: List[Any] = [None]
+    error: Optional[BaseException] = None
+    if get_rank() == 0:
+        try:
+            payload[0] = ('ok', fn())
+        except Exception as err:  # re-raised below, on every rank
+            error = err
+            payload[0] = ('error', f'{type(err).__name__}: {err}')
+    broadcast_object_list(payload, src=0)
+    if error is not None:
+        raise error
+    status, value = payload[0]
+    if status == 'error':
+        raise RuntimeError(f'ClassStatisticsHook: rank 0 failed: {value}')
+    return value
+
+
+def _sum_over_ranks(fn: Callable[[], Dict[str, Any]]) -> Dict[str, Any]:
+    """``fn()`` on every rank, its count lists summed over the ranks. An
+    error on any rank is raised on every rank."""
+    error: Optional[BaseException] = None
+    try:
+        part: Tuple[str, Any] = ('ok', fn())
+    except Exception as err:  # re-raised below, after the gather
+        error = err
+        part = ('error', f'{type(err).__name__}: {err}')
+    parts = all_gather_object(part)
+    if error is not None:
+        raise error
+    for rank, (status, value) in enumerate(parts):
+        if status == 'error':
+            raise RuntimeError(
+                f'ClassStatisticsHook: rank {rank} failed: {value}')
+    total = dict(parts[0][1], num_images=0)
+    for key in ('pixel_counts', 'image_counts', 'image_pixel_counts'):
+        total[key] = [sum(c) for c in zip(*(v[key] for _, v in parts))]
+    total['num_images'] = sum(v['num_images'] for _, v in parts)
+    return total
 
 
 def _write_atomic(path: str, data: bytes) -> None:

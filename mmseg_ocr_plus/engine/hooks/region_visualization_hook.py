@@ -299,8 +299,11 @@ class RegionVisualizationHook(Hook):
             name = (
                 osp.splitext(osp.basename(name))[0]
                 if name else str(self._count))
+            # runner.iter would build the train loop (and its dataset) in
+            # a test-only run; MMEngine's LoggerHook avoids it the same way.
+            step = 0 if isinstance(runner._train_loop, dict) else runner.iter
             runner.visualizer.add_image(
-                f'{mode}_regions_{name}', picture, step=runner.iter)
+                f'{mode}_regions_{name}', picture, step=step)
             self._count += 1
         if self._count >= self.num_images:
             self._stop()

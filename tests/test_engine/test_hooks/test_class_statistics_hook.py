@@ -603,10 +603,11 @@ def test_rare_classes_reach_started_workers(tmp_path, data_root, persistent):
 # Distributed: rank 0 collects, the others receive
 
 
-def test_other_ranks_receive_the_statistics(runner, tmp_path, monkeypatch):
+def test_other_ranks_receive_stored_statistics(runner, tmp_path,
+                                                monkeypatch):
     counted = ClassStatisticsHook(scheme='median_frequency')
     counted.before_train(runner)
-    sent = ('ok', counted.statistics)
+    sent = ('ok', counted.statistics)  # rank 0 found them stored
 
     def broadcast(data, src=0):
         assert src == 0 and data == [None]  # rank 1 sends nothing
@@ -630,19 +631,54 @@ def test_other_ranks_receive_the_statistics(runner, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError) as info:
         ClassStatisticsHook().before_train(rank1)
     assert str(info.value) == (
-        'ClassStatisticsHook: rank 0 failed to collect the class statistics: '
+        'ClassStatisticsHook: rank 0 failed: '
         'ClassStatisticsError: sample.png: expected ...')
+
+
+def test_ranks_count_their_share_and_sum_it(runner, tmp_path, monkeypatch):
+    full = ClassStatisticsHook(scheme='median_frequency')
+    full.before_train(runner)
+    dataset = runner.train_dataloader.dataset
+    bases = module._base_datasets(dataset)
+    hook = ClassStatisticsHook(scheme='median_frequency')
+    samples = hook._samples(bases)
+    rank0_part = ('ok',
+                  hook._count(bases, samples[0::2],
+                              full.statistics['num_classes'],
+                              full.statistics['ignore_index']))
+    shares = []
+
+    def gather(part):
+        shares.append(part)
+        return [rank0_part, part]
+
+    monkeypatch.setattr(module, 'get_rank', lambda: 1)
+    monkeypatch.setattr(module, 'get_dist_info', lambda: (1, 2))
+    monkeypatch.setattr(module, 'is_main_process', lambda: False)
+    monkeypatch.setattr(module, 'broadcast_object_list',
+                        lambda data, src=0: data.__setitem__(0, ('ok', None)))
+    monkeypatch.setattr(module, 'all_gather_object', gather)
+    rank1 = mock_runner(tmp_path / 'rank1_work', dataset)
+    hook.before_train(rank1)
+    [(status, part)] = shares
+    assert status == 'ok'
+    assert part['num_images'] == len(samples[1::2]) < len(samples)
+    for key in ('num_images', 'pixel_counts', 'image_counts',
+                'image_pixel_counts'):
+        assert hook.statistics[key] == full.statistics[key]
+    assert hook.class_weights == full.class_weights
+    assert not (tmp_path / 'rank1_work').exists()  # rank 0 writes
 
 
 def test_rank0_error_reaches_the_other_ranks(tmp_path, monkeypatch):
     root = write_dataset(tmp_path / 'data', [np.full((2, 2), 9, np.uint8)])
     runner = mock_runner(tmp_path / 'work', build_dataset(root))
     sent = []
-    monkeypatch.setattr(module, 'broadcast_object_list',
-                        lambda data, src=0: sent.append(list(data)))
+    monkeypatch.setattr(module, 'all_gather_object',
+                        lambda data: sent.append(data) or [data])
     with pytest.raises(ClassStatisticsError, match='got \\[9\\]'):
         ClassStatisticsHook().before_train(runner)
-    [[(status, message)]] = sent
+    [(status, message)] = sent
     assert status == 'error'
     assert message.startswith('ClassStatisticsError: ')
     assert 'got [9]' in message
@@ -659,3 +695,16 @@ def test_cache_write_is_atomic(tmp_path, monkeypatch):
         module._write_atomic(str(target), b'{}')
     assert not target.exists()
     assert not list(target.parent.iterdir())  # no temporary file left
+
+
+def test_failed_cache_write_is_a_warning(runner, monkeypatch):
+    def fail(path, data):
+        raise OSError('read-only file system')
+
+    monkeypatch.setattr(module, '_write_atomic', fail)
+    hook = ClassStatisticsHook(scheme='inverse_log')
+    hook.before_train(runner)  # trains on with the counted statistics
+    assert hook.class_weights is not None
+    warnings = ' '.join(str(c) for c in runner.logger.warning.call_args_list)
+    assert 'could not write the cache' in warnings
+    assert 'read-only file system' in warnings
