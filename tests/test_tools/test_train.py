@@ -75,7 +75,13 @@ def assert_clean_error(result, *fragments: str) -> None:
     """Exit status 2 and one error line on stderr, with no traceback."""
     assert result.returncode == 2, result.stderr
     assert 'Traceback' not in result.stderr, result.stderr
-    last_line = result.stderr.strip().splitlines()[-1]
+    # OpenCV's own warnings ('[ WARN:0@...] ... PNG input buffer is
+    # incomplete') may come from a loader worker still prefetching.
+    lines = [
+        line for line in result.stderr.strip().splitlines()
+        if not line.startswith('[ WARN:')
+    ]
+    last_line = lines[-1]
     assert last_line.startswith('train.py: error: '), result.stderr
     for fragment in fragments:
         assert fragment in last_line, last_line
