@@ -5,7 +5,7 @@
 # BN not SyncBN, small crops, and the OCR head at a quarter of the
 # Cityscapes width (128 channels, not 512).
 _base_ = [
-    '../_base_/models/ocrnet-plus_hr18.py',
+    '../_base_/models/ocrnet-plus_hr18s.py',
     'mmseg::_base_/datasets/cityscapes.py',
     'mmseg::_base_/default_runtime.py',
 ]
@@ -19,42 +19,14 @@ data_preprocessor = dict(size=crop_size)
 model = dict(
     data_preprocessor=data_preprocessor,
     pretrained=None,  # no downloads: trained from scratch
-    backbone=dict(
-        norm_cfg=norm_cfg,
-        extra=dict(
-            stage1=dict(num_blocks=(2, )),
-            stage2=dict(num_blocks=(2, 2)),
-            stage3=dict(num_modules=3, num_blocks=(2, 2, 2)),
-            stage4=dict(num_modules=2, num_blocks=(2, 2, 2, 2)))),
+    backbone=dict(norm_cfg=norm_cfg),
     decode_head=[
+        dict(_base_.model.decode_head[0], norm_cfg=norm_cfg),
         dict(
-            type='SoftRegionHead',
-            in_channels=[18, 36, 72, 144],
-            channels=270,
-            in_index=(0, 1, 2, 3),
-            input_transform='resize_concat',
-            kernel_size=1,
-            num_convs=1,
-            concat_input=False,
-            dropout_ratio=-1,
-            num_classes=19,
-            norm_cfg=norm_cfg,
-            align_corners=False,
-            loss_decode=dict(
-                type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4)),
-        dict(
-            type='OCRPlusHead',
-            in_channels=[18, 36, 72, 144],
-            in_index=(0, 1, 2, 3),
-            input_transform='resize_concat',
+            _base_.model.decode_head[1],
             channels=128,  # 512 in the Cityscapes configs
             ocr_channels=64,  # 256 in the Cityscapes configs
-            dropout_ratio=-1,
-            num_classes=19,
-            norm_cfg=norm_cfg,
-            align_corners=False,
-            loss_decode=dict(
-                type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+            norm_cfg=norm_cfg),
     ])
 
 data_root = 'data/demo_cityscapes'

@@ -1,7 +1,7 @@
 _base_ = './ocrnet-plus_hr18.py'
 # HRNetV2p-W48: the heads read 48+96+192+384 = 720 concatenated channels.
-# Config lists are replaced, not merged, so both heads are spelled out.
-norm_cfg = dict(type='SyncBN', requires_grad=True)
+# Config lists are replaced, not merged: the heads are W18's with the new
+# input widths.
 hrnet_channels = [48, 96, 192, 384]
 model = dict(
     pretrained='open-mmlab://msra/hrnetv2_w48',
@@ -12,31 +12,8 @@ model = dict(
             stage4=dict(num_channels=(48, 96, 192, 384)))),
     decode_head=[
         dict(
-            type='SoftRegionHead',
+            _base_.model.decode_head[0],
             in_channels=hrnet_channels,
-            channels=sum(hrnet_channels),
-            in_index=(0, 1, 2, 3),
-            input_transform='resize_concat',
-            kernel_size=1,
-            num_convs=1,
-            concat_input=False,
-            dropout_ratio=-1,
-            num_classes=19,
-            norm_cfg=norm_cfg,
-            align_corners=False,
-            loss_decode=dict(
-                type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4)),
-        dict(
-            type='OCRPlusHead',
-            in_channels=hrnet_channels,
-            in_index=(0, 1, 2, 3),
-            input_transform='resize_concat',
-            channels=512,
-            ocr_channels=256,
-            dropout_ratio=-1,
-            num_classes=19,
-            norm_cfg=norm_cfg,
-            align_corners=False,
-            loss_decode=dict(
-                type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+            channels=sum(hrnet_channels)),
+        dict(_base_.model.decode_head[1], in_channels=hrnet_channels),
     ])
