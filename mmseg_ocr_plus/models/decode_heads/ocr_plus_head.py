@@ -17,6 +17,9 @@ same function with less work:
 * the fuse conv runs on ``context`` and ``feats`` separately and sums the two
   halves instead of concatenating them, which saves a ``[B, 2C, H, W]``
   buffer;
+* the per-pixel 1x1 convs (query projection, fuse) run as batched matrix
+  products, which skips oneDNN's layout reorders on CPU
+  (:mod:`~mmseg_ocr_plus.models.utils.pointwise_conv`);
 * optionally (``lowres_bottleneck``), on ``resize_concat`` inputs (HRNet),
   the 3x3 conv before the OCR block convolves the 8x-upsampled level at its
   own resolution (:func:`~mmseg_ocr_plus.models.utils.resize_concat_conv3x3`);
@@ -41,7 +44,12 @@ from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from ..utils import resize_concat_conv3x3, shared_transform_inputs
+from ..utils import (
+    conv1x1,
+    pointwise_convs_as_matmul,
+    resize_concat_conv3x3,
+    shared_transform_inputs,
+)
 
 
 def softmax_fp32(x: Tensor, dim: int, scale: float = 1.0) -> Tensor:
@@ -146,8 +154,9 @@ class ObjectContextBlock(nn.Module):
                 norm_cfg=norm_cfg,
                 act_cfg=act_cfg)
 
-        self.query_project = nn.Sequential(
-            conv1x1(in_channels, channels), conv1x1(channels, channels))
+        self.query_project = pointwise_convs_as_matmul(
+            nn.Sequential(
+                conv1x1(in_channels, channels), conv1x1(channels, channels)))
         self.key_project = nn.Sequential(
             conv1x1(in_channels, channels), conv1x1(channels, channels))
         self.value_project = conv1x1(in_channels, channels)
@@ -206,8 +215,8 @@ class ObjectContextBlock(nn.Module):
         """
         conv = self.bottleneck.conv
         C = context.shape[1]
-        out = F.conv2d(context, conv.weight[:, :C]) + F.conv2d(
-            feats, conv.weight[:, C:], conv.bias)
+        out = conv1x1(feats, conv.weight[:, C:], conv.bias)
+        out = conv1x1(context, conv.weight[:, :C], add_to=out)
         return norm_act(self.bottleneck, out)
 
 

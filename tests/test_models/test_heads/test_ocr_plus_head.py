@@ -13,6 +13,7 @@ from mmseg_ocr_plus.models.decode_heads import (
     SoftRegionHead,
     ocr_plus_head,
 )
+from mmseg_ocr_plus.models.utils import PointwiseConv2d
 
 BN = dict(type='BN', requires_grad=True)
 IN_CH, C, CK, K = 32, 16, 8, 19
@@ -99,6 +100,19 @@ def test_shapes():
     assert out.shape == (1, K, 45, 45)
     regions = ocr.spatial_gather_module(ocr.bottleneck(inputs[0]), prev)
     assert regions.shape == (1, C, K, 1)
+
+
+def test_only_per_pixel_ocr_convs_run_as_matrix_products():
+    """Query projection and fuse (``fuse`` calls ``conv1x1``) are products;
+    the convs whose rounding reaches the softmaxes stay oneDNN convs, as in
+    MMSeg (see ``pointwise_conv``)."""
+    aux, ocr = make_heads()
+    block = ocr.object_context_block
+    assert [type(m.conv) for m in block.query_project] == [PointwiseConv2d] * 2
+    kept = [*block.key_project, block.value_project, block.out_project,
+            block.bottleneck, *aux.convs]
+    assert all(type(m.conv) is torch.nn.Conv2d for m in kept)
+    assert type(ocr.conv_seg) is type(aux.conv_seg) is torch.nn.Conv2d
 
 
 @pytest.mark.parametrize(
