@@ -11,10 +11,11 @@ children (``backbone``, ``neck``, every entry of ``decode_head`` and
 
 Counting follows fvcore, as MMEngine does: one fused multiply-add is one
 operation (so the figures are MACs; MMSeg's script prints the same number
-under the name GFLOPs), convolutions, matrix products, norms and
-interpolations are counted, and element-wise activations, softmax and
-pooling are not (they are listed as ``unsupported``). Auxiliary heads do not
-run at inference, so they get parameters and no MACs.
+under the name GFLOPs), convolutions, matrix products (``baddbmm`` too,
+which MMEngine leaves out), norms and interpolations are counted, and
+element-wise activations, softmax and pooling are not (they are listed as
+``unsupported``). Auxiliary heads do not run at inference, so they get
+parameters and no MACs.
 
 This module imports nothing from MMSeg at import time: ``mmseg_ocr_plus.utils``
 is imported before the compatibility fixes are applied.
@@ -105,6 +106,16 @@ def _parts(model: nn.Module) -> list:
     return parts
 
 
+def _baddbmm_macs(inputs: list, outputs: list) -> int:
+    """``aten::baddbmm(_)(input, batch1, batch2, beta, alpha)``: the MACs of
+    ``batch1 @ batch2``; the addition is not counted, as for ``addmm``.
+    MMEngine has no handle for it (``OCRPlusHead``'s fuse uses it)."""
+    from mmengine.analysis.jit_handles import get_shape
+
+    n, c, t = get_shape(inputs[1])
+    return n * c * t * get_shape(inputs[2])[-1]
+
+
 def model_complexity(model: nn.Module,
                      input_shape: tuple = (1, 3, 512, 1024)
                      ) -> ModelComplexity:
@@ -133,6 +144,10 @@ def model_complexity(model: nn.Module,
     inputs = torch.rand(input_shape)
     with torch.no_grad():
         analyzer = FlopAnalyzer(model, (inputs, ))
+        analyzer.set_op_handle(**{
+            'aten::baddbmm': _baddbmm_macs,
+            'aten::baddbmm_': _baddbmm_macs
+        })
         analyzer.unsupported_ops_warnings(False)
         analyzer.uncalled_modules_warnings(False)
         analyzer.tracer_warnings('none')

@@ -10,9 +10,17 @@ from mmengine.model import revert_sync_batchnorm
 from mmseg.registry import MODELS
 from torch import nn
 
+from mmseg_ocr_plus.models.utils import conv1x1
 from mmseg_ocr_plus.utils import InvalidInputError, model_complexity
 
 HR18S = 'configs/ocrnet_plus/ocrnet_hr18s_4xb2-40k_cityscapes-512x1024.py'
+
+
+class AddedConv(nn.Conv2d):
+    """Adds its 1x1 conv to ``out`` in place (``baddbmm_``, as the fuse)."""
+
+    def forward(self, x, out):
+        return conv1x1(x, self.weight, add_to=out)
 
 
 class TinySegmentor(nn.Module):
@@ -22,12 +30,12 @@ class TinySegmentor(nn.Module):
         super().__init__()
         self.backbone = nn.Conv2d(3, 8, 3, padding=1, bias=False)
         self.decode_head = nn.ModuleList(
-            [nn.Conv2d(8, 4, 1), nn.Conv2d(8, 4, 1)])
+            [nn.Conv2d(8, 4, 1), AddedConv(8, 4, 1, bias=False)])
         self.auxiliary_head = nn.Conv2d(8, 2, 1)  # not run at inference
 
     def forward(self, x):
         x = self.backbone(x)
-        return self.decode_head[0](x) + self.decode_head[1](x)
+        return self.decode_head[1](x, self.decode_head[0](x))
 
 
 def test_hand_counted_macs_and_params():
@@ -40,11 +48,12 @@ def test_hand_counted_macs_and_params():
     assert parts['backbone'].macs == hw * 8 * 3 * 9
     assert parts['backbone'].params == 8 * 3 * 9
     assert parts['decode_head.0'].macs == hw * 4 * 8
-    assert parts['decode_head.1'].params == 4 * 8 + 4
+    assert parts['decode_head.1'].macs == hw * 4 * 8
+    assert parts['decode_head.1'].params == 4 * 8
     assert parts['auxiliary_head'].macs == 0
     assert not parts['auxiliary_head'].runs_at_inference
     assert result.macs == hw * (8 * 3 * 9 + 2 * 4 * 8)
-    assert result.params == 8 * 27 + 2 * 36 + 18
+    assert result.params == 8 * 27 + 36 + 32 + 18
     with pytest.raises(ValueError, match='four positive ints'):
         model_complexity(TinySegmentor(), (3, 10, 12))
 
