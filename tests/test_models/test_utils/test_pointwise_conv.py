@@ -112,7 +112,8 @@ def test_swap_of_a_bare_conv_returns_the_new_layer():
 
 
 @pytest.mark.parametrize('channels_last', [False, True])
-def test_add_to_accumulates_in_place_with_gradients(channels_last):
+@pytest.mark.parametrize('with_bias', [False, True])
+def test_add_to_accumulates_in_place_with_gradients(channels_last, with_bias):
     """``fuse``: ``conv(feats, w1, b) + conv(context, w2)``, in place."""
 
     def run(fn):
@@ -123,7 +124,9 @@ def test_add_to_accumulates_in_place_with_gradients(channels_last):
             b = b.contiguous(memory_format=torch.channels_last)
         w = torch.randn(4, 12, 1, 1, generator=g, dtype=torch.float64)
         bias = torch.randn(4, generator=g, dtype=torch.float64)
-        leaves = [t.requires_grad_() for t in (a, b, w, bias)]
+        if not with_bias:
+            bias = None
+        leaves = [t.requires_grad_() for t in (a, b, w, bias) if t is not None]
         out = fn(a, b, w, bias)
         (out * torch.arange(4.).view(1, 4, 1, 1)).sum().backward()
         return out.detach(), [t.grad for t in leaves]
