@@ -11,6 +11,8 @@ apply_compat()
 explain_download_errors()  # offline: say which weights and what to do
 
 from . import datasets, engine, models  # noqa: E402,F401
+
+apply_compat()  # again, for the fixes to MMSeg's own modules, now imported
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__', 'apply_compat']

@@ -1,9 +1,10 @@
 """Compatibility fixes that let MMSeg 1.2.2 run on a current software stack.
 
-:func:`apply_compat` applies three independent fixes. Each one checks for its
+:func:`apply_compat` applies four independent fixes. Each one checks for its
 problem first and changes nothing where the problem is absent, and calling it
 again is a no-op. ``mmseg_ocr_plus/__init__.py`` calls it before anything
-imports ``mmseg``; this module itself never imports ``mmseg``.
+imports ``mmseg``, and once more after its own modules have imported MMSeg
+(for fix 4); this module itself never imports ``mmseg``.
 
 1. **mmcv-lite has no compiled ops.** MMSeg imports ``mmcv.ops`` at import
    time (``point_sample``, ``sigmoid_focal_loss``, and optionally
@@ -57,6 +58,20 @@ imports ``mmseg``; this module itself never imports ``mmseg``.
    holds them; modules imported later pick up the replacements from
    ``mmengine.utils``. Configs are parsed before their ``custom_imports``, so
    a script must import ``mmseg_ocr_plus`` before ``Config.fromfile``.
+
+4. **MMSeg 1.2.2's cross-entropy fails with class weights on ignored
+   pixels** (open-mmlab/mmsegmentation#3734): with ``class_weight`` and
+   ``reduction='mean'`` it averages by ``class_weight[label]`` summed over
+   all pixels, and indexing with the ignore index (255) raises
+   ``IndexError: index 255 is out of bounds``. So any ``CrossEntropyLoss``
+   with ``class_weight`` fails on Cityscapes or ADE20K labels. *Active
+   when* ``mmseg.models.losses.cross_entropy_loss`` is imported: its
+   ``cross_entropy`` is wrapped by :func:`ignore_safe_cross_entropy`, which
+   in that case sums the class weights of the non-ignored pixels only (the
+   weighted mean of ``F.cross_entropy(weight=class_weight)``) and otherwise
+   is MMSeg's function unchanged. ``CrossEntropyLoss`` reads the module's
+   ``cross_entropy`` when it is built, so every loss built afterwards gets
+   it, class weights set in a config included.
 """
 
 from __future__ import annotations
@@ -85,6 +100,7 @@ __all__ = [
     'SigmoidFocalLoss',
     'apply_compat',
     'get_installed_path',
+    'ignore_safe_cross_entropy',
     'is_installed',
     'mmengine_checkpoint_safe_globals',
     'package2module',
@@ -109,6 +125,7 @@ def apply_compat() -> None:
     _install_mmcv_ops_stand_in()
     _replace_pkg_resources_helpers()
     _scope_mmengine_checkpoint_globals()
+    _fix_weighted_cross_entropy()
 
 
 def _find_spec(name: str) -> importlib.machinery.ModuleSpec | None:
@@ -633,4 +650,60 @@ def _replace_pkg_resources_helpers() -> bool:
                 and getattr(module, '__dict__', {}).get(name) is original
             ):
                 setattr(module, name, replacement)
+    return True
+
+
+def ignore_safe_cross_entropy(
+    pred: Tensor,
+    label: Tensor,
+    weight: Tensor | None = None,
+    class_weight: Tensor | None = None,
+    reduction: str = 'mean',
+    avg_factor: Tensor | None = None,
+    ignore_index: int = -100,
+    avg_non_ignore: bool = False,
+) -> Tensor:
+    """MMSeg's ``cross_entropy`` (same arguments), which also takes class
+    weights with ignored pixels in the label (fix 4 of the module docstring).
+
+    With ``class_weight``, ``reduction='mean'`` and no ``avg_factor``, the
+    average factor is the sum of ``class_weight[label]`` over the pixels
+    that are not ignored, computed here; MMSeg's function, kept in
+    ``ignore_safe_cross_entropy.__wrapped__``, does the rest. Where MMSeg's
+    own function does not fail, the two agree.
+
+    Shapes: ``pred`` ``[B, K, H, W]`` logits, ``label`` ``[B, H, W]``,
+    ``class_weight`` ``[K]``.
+    """
+    if class_weight is not None and avg_factor is None and reduction == 'mean':
+        valid = label != ignore_index  # [B, H, W]
+        avg_factor = (class_weight[label.where(valid, 0)] * valid).sum()
+    return ignore_safe_cross_entropy.__wrapped__(
+        pred,
+        label,
+        weight,
+        class_weight=class_weight,
+        reduction=reduction,
+        avg_factor=avg_factor,
+        ignore_index=ignore_index,
+        avg_non_ignore=avg_non_ignore,
+    )
+
+
+setattr(ignore_safe_cross_entropy, _MARK, True)
+
+
+def _fix_weighted_cross_entropy() -> bool:
+    """Fix (d). Returns whether the fixed function is in place afterwards."""
+    module = sys.modules.get('mmseg.models.losses.cross_entropy_loss')
+    if module is None:
+        return False
+    original = module.cross_entropy
+    if getattr(original, _MARK, False):
+        return True
+    ignore_safe_cross_entropy.__wrapped__ = original
+    module.cross_entropy = ignore_safe_cross_entropy
+    package = sys.modules.get('mmseg.models.losses')
+    if getattr(package, 'cross_entropy', None) is original:
+        package.cross_entropy = ignore_safe_cross_entropy
     return True

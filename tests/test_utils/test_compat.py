@@ -1,8 +1,9 @@
 """Tests for :mod:`mmseg_ocr_plus.utils.compat`.
 
 Fix (a) is exercised where mmcv-lite is installed (the stand-in is active),
-fix (b) where ``torch.load`` defaults to ``weights_only=True`` and fix (c)
-where ``pkg_resources`` is missing; each fix's gate is tested everywhere.
+fix (b) where ``torch.load`` defaults to ``weights_only=True``, fix (c)
+where ``pkg_resources`` is missing, and fix (d) everywhere (MMSeg 1.2.2 is
+pinned); each fix's gate is tested everywhere.
 """
 
 import importlib
@@ -587,3 +588,68 @@ def test_package_helpers_replaced_in_mmengine(monkeypatch):
 def test_package_helpers_left_alone_with_pkg_resources(monkeypatch):
     _pretend_importable(monkeypatch, 'pkg_resources')
     assert not compat._replace_pkg_resources_helpers()
+
+
+# (d) class-weighted cross-entropy with ignored pixels
+
+
+def weighted_ce_case():
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randn(2, 4, 5, 5, generator=g)
+    labels = torch.randint(0, 4, (2, 5, 5), generator=g)
+    labels[0, :2] = 255
+    return scores, labels, [0.5, 1.0, 2.0, 3.0]
+
+
+def test_weighted_cross_entropy_takes_ignored_pixels():
+    """A CrossEntropyLoss with class weights gives PyTorch's weighted mean
+    where MMSeg 1.2.2's own function fails."""
+    from mmseg.models.losses import CrossEntropyLoss, cross_entropy_loss
+
+    scores, labels, weights = weighted_ce_case()
+    loss = CrossEntropyLoss(class_weight=weights)
+    assert loss.cls_criterion is compat.ignore_safe_cross_entropy
+    expected = F.cross_entropy(
+        scores, labels, weight=torch.tensor(weights), ignore_index=255
+    )
+    torch.testing.assert_close(
+        loss(scores, labels, ignore_index=255), expected
+    )
+    original = compat.ignore_safe_cross_entropy.__wrapped__
+    assert not getattr(original, compat._MARK, False)
+    with pytest.raises(IndexError):  # open-mmlab/mmsegmentation#3734
+        original(scores, labels, None, torch.tensor(weights), 'mean', None,
+                 255)
+    # Without ignored pixels, and without class weights: MMSeg's values.
+    kept = labels.clamp(max=3)
+    for class_weight in (torch.tensor(weights), None):
+        torch.testing.assert_close(
+            compat.ignore_safe_cross_entropy(
+                scores, kept, class_weight=class_weight, ignore_index=255
+            ),
+            original(scores, kept, None, class_weight, ignore_index=255),
+        )
+    assert CrossEntropyLoss()(scores, labels, ignore_index=255).isfinite()
+    assert cross_entropy_loss.cross_entropy is compat.ignore_safe_cross_entropy
+
+
+def test_weighted_cross_entropy_fix_is_idempotent_and_gated(monkeypatch):
+    from mmseg.models import losses
+
+    fixed = compat.ignore_safe_cross_entropy
+    original = fixed.__wrapped__
+    apply_compat()
+    assert losses.cross_entropy_loss.cross_entropy is fixed
+    assert fixed.__wrapped__ is original  # not wrapped twice
+    assert losses.cross_entropy is fixed  # the package's re-export too
+    # Installed on a fresh module once MMSeg's loss module is there; a
+    # no-op before.
+    monkeypatch.setattr(losses.cross_entropy_loss, 'cross_entropy', original)
+    monkeypatch.delitem(sys.modules, 'mmseg.models.losses.cross_entropy_loss')
+    assert not compat._fix_weighted_cross_entropy()
+    monkeypatch.setitem(
+        sys.modules, 'mmseg.models.losses.cross_entropy_loss',
+        losses.cross_entropy_loss
+    )
+    assert compat._fix_weighted_cross_entropy()
+    assert losses.cross_entropy_loss.cross_entropy is fixed

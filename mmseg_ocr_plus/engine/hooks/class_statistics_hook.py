@@ -25,7 +25,6 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import mmcv
 import numpy as np
-import torch
 from mmcv.transforms import LoadAnnotations
 from mmengine import fileio
 from mmengine.dataset import (
@@ -46,9 +45,8 @@ from mmengine.runner import Runner
 from mmengine.runner.loops import _InfiniteDataloaderIterator
 from mmengine.utils import ProgressBar
 from mmseg.models.losses import CrossEntropyLoss
-from mmseg.models.losses.cross_entropy_loss import cross_entropy
 from mmseg.registry import HOOKS
-from torch import Tensor, nn
+from torch import nn
 from torch.utils.data import ConcatDataset as TorchConcatDataset
 from torch.utils.data import DataLoader
 
@@ -56,7 +54,7 @@ from ...utils.preflight import InvalidInputError
 
 __all__ = [
     'CACHE_VERSION', 'ClassStatisticsError', 'ClassStatisticsHook',
-    'SCHEMES', 'compute_class_weights', 'ignore_safe_cross_entropy'
+    'SCHEMES', 'compute_class_weights'
 ]
 
 SCHEMES = ('none', 'inverse_log', 'median_frequency')
@@ -127,60 +125,6 @@ def compute_class_weights(statistics: Dict[str, Any],
         freq = pixels[present] / image_pixels[present]
         weights[present] = np.median(freq) / freq
     return [float(w) for w in weights]
-
-
-def ignore_safe_cross_entropy(pred: Tensor,
-                              label: Tensor,
-                              weight: Optional[Tensor] = None,
-                              class_weight: Optional[Tensor] = None,
-                              reduction: str = 'mean',
-                              avg_factor: Optional[Tensor] = None,
-                              ignore_index: int = -100,
-                              avg_non_ignore: bool = False) -> Tensor:
-    """MMSeg's ``cross_entropy``, which also takes class weights with ignored
-    pixels in the label.
-
-    With ``class_weight`` and ``reduction='mean'``, MMSeg 1.2.2 averages by
-    ``class_weight[label]`` summed over all pixels, and indexing with the
-    ignore index (255) fails with ``IndexError: index 255 is out of bounds``
-    (https://github.com/open-mmlab/mmsegmentation/issues/3734). This
-    function computes that average factor over the pixels that are not
-    ignored, i.e. the weighted mean of PyTorch's ``F.cross_entropy(...,
-    weight=class_weight)``, and lets MMSeg's function do the rest.
-    Without class weights it is MMSeg's function unchanged.
-
-    Args:
-        pred (Tensor): Logits, ``[B, K, H, W]``.
-        label (Tensor): Targets, ``[B, H, W]``.
-        weight (Tensor, optional): Pixel-wise loss weight. Defaults to None.
-        class_weight (Tensor, optional): ``[K]`` class weights. Defaults to
-            None.
-        reduction (str): ``'none'``, ``'mean'`` or ``'sum'``. Defaults to
-            ``'mean'``.
-        avg_factor (Tensor, optional): Average factor; computed here when
-            ``None`` and class weights are given. Defaults to None.
-        ignore_index (int): Label of ignored pixels. Defaults to -100.
-        avg_non_ignore (bool): Average over non-ignored pixels only (MMSeg
-            option; with class weights they are always left out). Defaults
-            to False.
-
-    Returns:
-        Tensor: The loss.
-    """
-    if (class_weight is not None and avg_factor is None
-            and reduction == 'mean'):
-        valid = label != ignore_index  # [B, H, W]
-        safe_label = torch.where(valid, label, torch.zeros_like(label))
-        avg_factor = (class_weight[safe_label] * valid).sum()
-    return cross_entropy(
-        pred,
-        label,
-        weight,
-        class_weight=class_weight,
-        reduction=reduction,
-        avg_factor=avg_factor,
-        ignore_index=ignore_index,
-        avg_non_ignore=avg_non_ignore)
 
 
 def _check_scheme(scheme: str) -> None:
@@ -301,10 +245,10 @@ class ClassStatisticsHook(Hook):
     ``loss_decode`` of each decode head (a ``ModuleList`` of heads for
     cascade models) and auxiliary head, replacing a configured
     ``class_weight`` (with a warning); other losses are skipped with a
-    warning. Such a loss also gets :func:`ignore_safe_cross_entropy` as its
-    criterion, because MMSeg's fails on ignored pixels once class weights
-    are set. ``'none'`` leaves the losses as configured. The weights set on
-    each loss are logged.
+    warning. (MMSeg 1.2.2's cross-entropy fails on ignored pixels once
+    class weights are set; importing ``mmseg_ocr_plus`` fixes that, see
+    :mod:`mmseg_ocr_plus.utils.compat`.) ``'none'`` leaves the losses as
+    configured. The weights set on each loss are logged.
 
     **Checkpoints.** ``before_save_checkpoint`` stores, as plain Python
     types, ``meta['class_weights']`` (list of floats, or ``None`` for
@@ -862,8 +806,6 @@ class ClassStatisticsHook(Hook):
                         f'ClassStatisticsHook: replacing the configured '
                         f'class_weight of {name}')
                 loss.class_weight = list(weights)
-                if loss.cls_criterion is cross_entropy:
-                    loss.cls_criterion = ignore_safe_cross_entropy
                 applied += 1
                 if log:
                     runner.logger.info(

