@@ -71,7 +71,9 @@ imports ``mmseg``, and once more after its own modules have imported MMSeg
    weighted mean of ``F.cross_entropy(weight=class_weight)``) and otherwise
    is MMSeg's function unchanged. ``CrossEntropyLoss`` reads the module's
    ``cross_entropy`` when it is built, so every loss built afterwards gets
-   it, class weights set in a config included.
+   it, class weights set in a config included; a loss built before
+   ``mmseg_ocr_plus`` was imported keeps MMSeg's (``ClassStatisticsHook``
+   swaps it on the losses it weights).
 """
 
 from __future__ import annotations
@@ -666,19 +668,32 @@ def ignore_safe_cross_entropy(
     """MMSeg's ``cross_entropy`` (same arguments), which also takes class
     weights with ignored pixels in the label (fix 4 of the module docstring).
 
-    With ``class_weight``, ``reduction='mean'`` and no ``avg_factor``, the
-    average factor is the sum of ``class_weight[label]`` over the pixels
-    that are not ignored, computed here; MMSeg's function, kept in
-    ``ignore_safe_cross_entropy.__wrapped__``, does the rest. Where MMSeg's
-    own function does not fail, the two agree.
+    Only where MMSeg's function fails (``class_weight``,
+    ``reduction='mean'``, no ``avg_factor`` and an ``ignore_index`` outside
+    ``[-K, K)``, so that ``class_weight[label]`` is out of bounds on ignored
+    pixels) is the average factor computed here: the class weights summed
+    over the pixels that are not ignored, which is what MMSeg computes when
+    no pixel is ignored, and PyTorch's weighted mean. Everything else is
+    MMSeg's function (``ignore_safe_cross_entropy.__wrapped__``) unchanged.
 
     Shapes: ``pred`` ``[B, K, H, W]`` logits, ``label`` ``[B, H, W]``,
     ``class_weight`` ``[K]``.
     """
-    if class_weight is not None and avg_factor is None and reduction == 'mean':
+    original = getattr(ignore_safe_cross_entropy, '__wrapped__', None)
+    if original is None:  # called before the fix was installed
+        import mmseg.models.losses.cross_entropy_loss  # noqa: F401
+
+        _fix_weighted_cross_entropy()
+        original = ignore_safe_cross_entropy.__wrapped__
+    if (
+        class_weight is not None
+        and avg_factor is None
+        and reduction == 'mean'
+        and not -class_weight.numel() <= ignore_index < class_weight.numel()
+    ):
         valid = label != ignore_index  # [B, H, W]
         avg_factor = (class_weight[label.where(valid, 0)] * valid).sum()
-    return ignore_safe_cross_entropy.__wrapped__(
+    return original(
         pred,
         label,
         weight,
@@ -694,16 +709,23 @@ setattr(ignore_safe_cross_entropy, _MARK, True)
 
 
 def _fix_weighted_cross_entropy() -> bool:
-    """Fix (d). Returns whether the fixed function is in place afterwards."""
+    """Fix (d). Returns whether the fixed function is in place afterwards.
+
+    Every loaded ``mmseg`` module that holds MMSeg's function gets the fixed
+    one (``mmseg.models.losses`` and ``mmseg.models`` re-export it).
+    """
     module = sys.modules.get('mmseg.models.losses.cross_entropy_loss')
     if module is None:
         return False
     original = module.cross_entropy
-    if getattr(original, _MARK, False):
-        return True
-    ignore_safe_cross_entropy.__wrapped__ = original
-    module.cross_entropy = ignore_safe_cross_entropy
-    package = sys.modules.get('mmseg.models.losses')
-    if getattr(package, 'cross_entropy', None) is original:
-        package.cross_entropy = ignore_safe_cross_entropy
+    if not getattr(original, _MARK, False):
+        ignore_safe_cross_entropy.__wrapped__ = original
+    original = ignore_safe_cross_entropy.__wrapped__
+    for name, loaded in list(sys.modules.items()):
+        if (
+            (name == 'mmseg' or name.startswith('mmseg.'))
+            and getattr(loaded, '__dict__', {}).get('cross_entropy')
+            is original
+        ):
+            loaded.cross_entropy = ignore_safe_cross_entropy
     return True

@@ -629,8 +629,37 @@ def test_weighted_cross_entropy_takes_ignored_pixels():
             ),
             original(scores, kept, None, class_weight, ignore_index=255),
         )
+    # An ignore index inside [-K, K) does not fail in MMSeg (it counts the
+    # ignored pixels' weights): MMSeg's values, bit for bit.
+    for ignore_index in (0, -1):
+        assert torch.equal(
+            compat.ignore_safe_cross_entropy(
+                scores, labels.clamp(max=3), None, torch.tensor(weights),
+                ignore_index=ignore_index),
+            original(scores, labels.clamp(max=3), None, torch.tensor(weights),
+                     ignore_index=ignore_index))
     assert CrossEntropyLoss()(scores, labels, ignore_index=255).isfinite()
     assert cross_entropy_loss.cross_entropy is compat.ignore_safe_cross_entropy
+
+
+def test_weighted_cross_entropy_called_before_the_fix(monkeypatch):
+    """Called directly before MMSeg's module was patched: patches it."""
+    from mmseg.models.losses import cross_entropy_loss
+
+    fixed = compat.ignore_safe_cross_entropy
+    original = fixed.__wrapped__
+    monkeypatch.delattr(fixed, '__wrapped__')
+    monkeypatch.setattr(cross_entropy_loss, 'cross_entropy', original)
+    scores, labels, weights = weighted_ce_case()
+    expected = F.cross_entropy(
+        scores, labels, weight=torch.tensor(weights), ignore_index=255
+    )
+    torch.testing.assert_close(
+        fixed(scores, labels, None, torch.tensor(weights), ignore_index=255),
+        expected,
+    )
+    assert fixed.__wrapped__ is original
+    assert cross_entropy_loss.cross_entropy is fixed
 
 
 def test_weighted_cross_entropy_fix_is_idempotent_and_gated(monkeypatch):

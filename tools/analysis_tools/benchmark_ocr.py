@@ -220,10 +220,10 @@ def main(argv=None) -> None:
           f'{torch.get_num_threads()}  torch {torch.__version__}')
     if 'train' in args.only or 'infer' in args.only:
         models = build_models(args)
-    # Inference first, in a fresh process as in tools/test.py. After the
-    # training steps both models page-fault far less on their large buffers
+    # Inference first, before any training step, as in tools/test.py. After
+    # a training step both models page-fault far less on their large buffers
     # (measured, HRNet-W18 fp32: 617k / 445k minor faults per inference for
-    # stock / ours when fresh, 66k / 0 after a training step), both run
+    # stock / ours before, 66k / 0 after a training step), both run
     # faster, and the ratio moves towards 1 (about 0.89 against 0.86).
     if 'infer' in args.only:
         fns = {n: infer_fn(m, args) for n, m in models.items()}

@@ -50,6 +50,7 @@ from torch import nn
 from torch.utils.data import ConcatDataset as TorchConcatDataset
 from torch.utils.data import DataLoader
 
+from ...utils.compat import ignore_safe_cross_entropy
 from ...utils.preflight import InvalidInputError
 
 __all__ = [
@@ -247,7 +248,8 @@ class ClassStatisticsHook(Hook):
     ``class_weight`` (with a warning); other losses are skipped with a
     warning. (MMSeg 1.2.2's cross-entropy fails on ignored pixels once
     class weights are set; importing ``mmseg_ocr_plus`` fixes that, see
-    :mod:`mmseg_ocr_plus.utils.compat`.) ``'none'`` leaves the losses as
+    :mod:`mmseg_ocr_plus.utils.compat`, and a loss built before that import
+    gets the fixed function here.) ``'none'`` leaves the losses as
     configured. The weights set on each loss are logged.
 
     **Checkpoints.** ``before_save_checkpoint`` stores, as plain Python
@@ -806,6 +808,10 @@ class ClassStatisticsHook(Hook):
                         f'ClassStatisticsHook: replacing the configured '
                         f'class_weight of {name}')
                 loss.class_weight = list(weights)
+                if loss.cls_criterion is getattr(ignore_safe_cross_entropy,
+                                                 '__wrapped__', None):
+                    # Built before the compat fix was installed.
+                    loss.cls_criterion = ignore_safe_cross_entropy
                 applied += 1
                 if log:
                     runner.logger.info(

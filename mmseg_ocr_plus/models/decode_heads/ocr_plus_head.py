@@ -18,7 +18,8 @@ same function with less work:
   halves instead of concatenating them, which saves a ``[B, 2C, H, W]``
   buffer;
 * the per-pixel 1x1 convs (query projection, fuse) run as batched matrix
-  products, which skips oneDNN's layout reorders on CPU
+  products, which skips oneDNN's layout reorders on CPU (measured there;
+  on CUDA they run as cuBLAS products, not timed here)
   (:mod:`~mmseg_ocr_plus.models.utils.pointwise_conv`);
 * optionally (``lowres_bottleneck``), on ``resize_concat`` inputs (HRNet),
   the 3x3 conv before the OCR block convolves the 8x-upsampled level at its

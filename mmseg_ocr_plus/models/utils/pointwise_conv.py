@@ -47,28 +47,32 @@ def conv1x1(x: Tensor,
         Tensor: ``[B, Cout, H, W]``, in the product's dtype (the autocast
         dtype under autocast, as ``F.conv2d``).
     """
-    if add_to is not None:
-        if bias is not None:
-            raise ValueError('conv1x1 takes bias or add_to, not both')
-        if x.dim() != 4 or not (x.is_contiguous() and add_to.is_contiguous()):
-            return add_to.add_(F.conv2d(x, weight))
-        # Autocast leaves in-place ops alone: compute in ``add_to``'s dtype,
-        # which is the autocast dtype when ``add_to`` came from a product.
-        B = x.shape[0]
-        weight = weight.flatten(1).to(add_to.dtype)
-        add_to.view(B, weight.shape[0], -1).baddbmm_(
-            weight.expand(B, -1, -1), x.flatten(2).to(add_to.dtype))
-        return add_to
-    if x.dim() != 4 or not x.is_contiguous():
-        return F.conv2d(x, weight, bias)
+    if add_to is not None and bias is not None:
+        raise ValueError('conv1x1 takes bias or add_to, not both')
+    # Traced or exported graphs get plain ops: a trace would freeze the
+    # layout branch and the dtype below.
+    exporting = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+    if (exporting or x.dim() != 4 or not x.is_contiguous()
+            or (add_to is not None and not add_to.is_contiguous())):
+        out = F.conv2d(x, weight, bias)
+        if add_to is None:
+            return out
+        return add_to + out if exporting else add_to.add_(out)
     B, _, H, W = x.shape
+    Cout = weight.shape[0]
     # bmm with the weight expanded over the batch: torch.matmul of a
     # 2-D weight that requires grad takes a path twice as slow here.
-    out = torch.bmm(weight.flatten(1).expand(B, -1, -1),
-                    x.flatten(2))  # [B, Cout, N]
+    weight = weight.flatten(1).expand(B, -1, -1)  # [B, Cout, Cin]
+    if add_to is not None:
+        # Autocast leaves in-place ops alone: compute in ``add_to``'s dtype,
+        # the autocast dtype when ``add_to`` came from a product.
+        add_to.view(B, Cout, H * W).baddbmm_(
+            weight.to(add_to.dtype), x.flatten(2).to(add_to.dtype))
+        return add_to
+    out = torch.bmm(weight, x.flatten(2))  # [B, Cout, N]
     if bias is not None:
         out = out + bias.to(out.dtype).unsqueeze(1)
-    return out.view(B, -1, H, W)
+    return out.view(B, Cout, H, W)
 
 
 class PointwiseConv2d(nn.Conv2d):
@@ -103,7 +107,8 @@ def pointwise_convs_as_matmul(module: nn.Module) -> nn.Module:
     else every one inside it (in place).
 
     Subclasses of ``nn.Conv2d`` (e.g. mmcv's or a user's ``conv_cfg`` layer)
-    are left alone.
+    are left alone. Meant for building a model: hooks registered on the old
+    layers are not carried over.
 
     Returns:
         nn.Module: the new layer if ``module`` is one, else ``module``.
@@ -117,7 +122,7 @@ def pointwise_convs_as_matmul(module: nn.Module) -> nn.Module:
             device='meta')
         conv.weight = module.weight
         conv.bias = module.bias
-        return conv
+        return conv.train(module.training)
     for name, child in list(module.named_children()):
         setattr(module, name, pointwise_convs_as_matmul(child))
     return module

@@ -284,6 +284,13 @@ def test_weights_reach_the_losses(runner):
         assert torch.isfinite(loss(scores, labels, ignore_index=255))
 
 
+def test_loss_built_before_the_compat_fix_gets_it(runner):
+    loss = runner.model.decode_head[0].loss_decode
+    loss.cls_criterion = ignore_safe_cross_entropy.__wrapped__  # MMSeg's
+    ClassStatisticsHook(scheme='inverse_log').before_train(runner)
+    assert loss.cls_criterion is ignore_safe_cross_entropy
+
+
 def test_scheme_none_leaves_the_losses(runner):
     hook = ClassStatisticsHook()
     hook.before_train(runner)

@@ -155,3 +155,19 @@ def test_add_to_under_autocast_and_with_bias():
         out.float(), 2 * F.conv2d(x, weight), atol=0.1, rtol=0.02)
     with pytest.raises(ValueError, match='bias or add_to'):
         conv1x1(x, weight, torch.zeros(4), add_to=out)
+
+
+def test_empty_batch():
+    weight = torch.randn(3, 4, 1, 1)
+    x = torch.randn(0, 4, 5, 5)
+    assert conv1x1(x, weight).shape == (0, 3, 5, 5)
+    assert conv1x1(x, weight, add_to=torch.zeros(0, 3, 5, 5)).shape == (
+        0, 3, 5, 5)
+
+
+def test_traced_layer_runs_plain_convs():
+    """A trace must not freeze the contiguous-input branch."""
+    conv = PointwiseConv2d(4, 3, 1)
+    traced = torch.jit.trace(conv, torch.randn(1, 4, 5, 5))
+    x = torch.randn(2, 4, 6, 7).contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(traced(x), F.conv2d(x, conv.weight, conv.bias))
