@@ -39,9 +39,10 @@ def conv1x1(x: Tensor,
         weight (Tensor): ``[Cout, Cin, 1, 1]`` (any strides, e.g. a slice
             of a wider kernel).
         bias (Tensor, optional): ``[Cout]``.
-        add_to (Tensor, optional): contiguous ``[B, Cout, H, W]``: add the
-            result to it in place (``baddbmm_``, no temporary) and return
-            it. Not with ``bias``.
+        add_to (Tensor, optional): ``[B, Cout, H, W]``: add the result to
+            it in place (``baddbmm_``, no temporary when contiguous) and
+            return it; in traced or exported graphs, return ``add_to +
+            result`` instead. Not with ``bias``.
 
     Returns:
         Tensor: ``[B, Cout, H, W]``, in the product's dtype (the autocast
