@@ -808,8 +808,7 @@ class ClassStatisticsHook(Hook):
                         f'ClassStatisticsHook: replacing the configured '
                         f'class_weight of {name}')
                 loss.class_weight = list(weights)
-                if loss.cls_criterion is getattr(ignore_safe_cross_entropy,
-                                                 '__wrapped__', None):
+                if loss.cls_criterion is ignore_safe_cross_entropy.__wrapped__:
                     # Built before the compat fix was installed.
                     loss.cls_criterion = ignore_safe_cross_entropy
                 applied += 1
