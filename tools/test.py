@@ -32,6 +32,7 @@ from mmseg_ocr_plus.utils.preflight import (
     check_checkpoint_path,
     check_config_path,
     check_dataloaders,
+    run_tool,
 )
 
 
@@ -119,8 +120,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             ``None``.
 
     Raises:
-        InvalidInputError: For a missing config, checkpoint or dataset path,
-            or (while testing) an unreadable image.
+        InvalidInputError: For a missing config, checkpoint or dataset path.
+        UnreadableImageError: While testing, for an unreadable image.
+            ``run_tool`` prints either as one line, exit status 2.
     """
     args = parse_args(argv)
 
@@ -166,8 +168,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except InvalidInputError as err:
-        print(f'{osp.basename(sys.argv[0])}: error: {err}', file=sys.stderr)
-        sys.exit(2)
+    sys.exit(run_tool(main))

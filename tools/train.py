@@ -39,6 +39,7 @@ from mmseg_ocr_plus.utils.preflight import (
     InvalidInputError,
     check_config_path,
     check_dataloaders,
+    run_tool,
 )
 
 # Where MMEngine's AmpOptimWrapper (float16 + GradScaler) can run.
@@ -124,8 +125,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             ``None``.
 
     Raises:
-        InvalidInputError: For a missing config file or dataset path, or
-            (while training) an unreadable image.
+        InvalidInputError: For a missing config file or dataset path.
+        UnreadableImageError: While training, for an unreadable image.
+            ``run_tool`` prints either as one line, exit status 2.
     """
     args = parse_args(argv)
 
@@ -161,8 +163,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except InvalidInputError as err:
-        print(f'{osp.basename(sys.argv[0])}: error: {err}', file=sys.stderr)
-        sys.exit(2)
+    sys.exit(run_tool(main))

@@ -1,16 +1,11 @@
-"""Datasets: a procedural Cityscapes-format demo dataset, loading
-transforms that name unreadable files, and a class-aware random crop."""
-from .demo_scenes import (
-    CLASSES,
-    IGNORE_INDEX,
-    PALETTE,
-    DemoDatasetSummary,
-    draw_scene,
-    generate_demo_dataset,
-    image_rng,
-    is_demo_dataset,
-    iter_samples,
-    sample_names,
+"""Datasets: loading transforms that name unreadable files, a class-aware
+random crop, and the class-pixel counting shared by ``ClassStatisticsHook``
+and ``tools/analysis_tools/class_statistics.py``. The demo dataset
+generator is a tool: ``tools/misc/demo_scenes.py``."""
+from .class_statistics import (
+    ClassStatisticsError,
+    compute_class_weights,
+    count_class_pixels,
 )
 from .transforms import (
     ClassAwareRandomCrop,
@@ -20,18 +15,11 @@ from .transforms import (
 )
 
 __all__ = [
-    'CLASSES',
     'ClassAwareRandomCrop',
-    'IGNORE_INDEX',
+    'ClassStatisticsError',
     'LoadAnnotationsChecked',
     'LoadImageFromFileChecked',
-    'PALETTE',
-    'DemoDatasetSummary',
-    'draw_scene',
-    'generate_demo_dataset',
-    'image_rng',
-    'is_demo_dataset',
-    'iter_samples',
-    'sample_names',
     'UnreadableImageError',
+    'compute_class_weights',
+    'count_class_pixels',
 ]

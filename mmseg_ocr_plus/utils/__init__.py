@@ -1,7 +1,5 @@
-"""Utilities. Nothing here imports mmseg: this package is imported before
-:func:`.compat.apply_compat` runs."""
-
-from .compat import MissingOpError, apply_compat
+"""Functions the tools call: model complexity, distributed setup on CPU,
+input checks and the message for failed downloads."""
 from .complexity import ModelComplexity, PartComplexity, model_complexity
 from .cpu_distributed import setup_cpu_distributed
 from .preflight import (
@@ -9,17 +7,13 @@ from .preflight import (
     check_checkpoint_path,
     check_config_path,
     check_dataloaders,
+    run_tool,
 )
-from .pretrained import (
-    PretrainedDownloadError,
-    checkpoint_url,
-    explain_download_errors,
-)
+from .pretrained import checkpoint_url, download_error_message
 
 __all__ = [
-    'InvalidInputError', 'MissingOpError', 'ModelComplexity',
-    'PartComplexity', 'PretrainedDownloadError', 'apply_compat',
+    'InvalidInputError', 'ModelComplexity', 'PartComplexity',
     'check_checkpoint_path', 'check_config_path', 'check_dataloaders',
-    'checkpoint_url', 'explain_download_errors', 'model_complexity',
-    'setup_cpu_distributed'
+    'checkpoint_url', 'download_error_message', 'model_complexity',
+    'run_tool', 'setup_cpu_distributed'
 ]

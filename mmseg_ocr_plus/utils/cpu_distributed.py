@@ -14,10 +14,6 @@ itself (``Runner.setup_env`` skips ``init_dist`` when one exists) and sets
 ``device_ids=None`` in ``model_wrapper_cfg`` (MMEngine passes its own
 ``device_ids`` as a default, so an explicit ``None`` wins). It does nothing
 when the launcher is ``'none'`` or an accelerator is present.
-
-This module imports neither MMSeg nor MMEngine at import time:
-``mmseg_ocr_plus.utils`` is imported before the compatibility fixes are
-applied.
 """
 from __future__ import annotations
 

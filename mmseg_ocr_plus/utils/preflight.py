@@ -1,4 +1,5 @@
-"""Checks that ``tools/train.py`` and ``tools/test.py`` run before anything.
+"""Checks that ``tools/train.py`` and ``tools/test.py`` run before anything,
+and how the tools report a bad input.
 
 MMEngine's ``Runner`` creates the work directory, its log and its visualizer
 folders as soon as it is built, and finds a missing dataset only when the
@@ -15,18 +16,20 @@ paths: ``ann_file`` and every ``data_prefix`` entry are joined to
 ``datasets`` (``ConcatDataset``). Remote paths (``s3://...``) and datasets
 with ``backend_args`` are left to their file backend.
 
-This module imports neither MMSeg nor MMEngine: ``mmseg_ocr_plus.utils`` is
-imported before the compatibility fixes are applied.
+:func:`run_tool` prints these errors, and the package's own errors that name
+a bad file (an unreadable image, a bad label map, a failed download), as one
+line with exit status 2.
 """
 from __future__ import annotations
 
 import os.path as osp
-from collections.abc import Iterator, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 __all__ = [
     'InvalidInputError', 'check_checkpoint_path', 'check_config_path',
-    'check_dataloaders'
+    'check_dataloaders', 'run_tool'
 ]
 
 # Printed with a missing dataset root whose name says it is the demo one.
@@ -34,29 +37,50 @@ DEMO_HINT = ('generate the demo dataset with '
              '`python tools/misc/make_demo_dataset.py {data_root}`')
 
 
-class InvalidInputError(Exception):
-    """A file or option given to a tool is missing or malformed.
+class InvalidInputError(ValueError):
+    """A file or option given to a tool is missing or malformed; the message
+    is one line naming it, what was expected and what was found."""
 
-    The message is one line that names the file or config key, what was
-    expected and what was found; the tools print it without a traceback and
-    exit with status 2.
 
-    An exception raised in a ``DataLoader`` worker reaches the main process
-    re-created as ``type(err)(msg)``, where ``msg`` holds the worker's whole
-    traceback. The message is cut back to the original one-line message
-    then, so that catching this error gives the same text in both cases.
+def input_errors() -> tuple:
+    """The errors whose message names the bad input (file or option)."""
+    from ..compat import PretrainedDownloadError
+    from ..datasets.class_statistics import ClassStatisticsError
+    from ..datasets.transforms import UnreadableImageError
+    return (InvalidInputError, UnreadableImageError, ClassStatisticsError,
+            PretrainedDownloadError)
+
+
+def one_line(error: BaseException) -> str:
+    """The error's message; for one re-raised from a ``DataLoader`` worker
+    (``type(err)(msg)``, ``msg`` holding the worker's whole traceback), the
+    original message, from the last line of that traceback."""
+    message = str(error)
+    if message.startswith('Caught ') and 'Original Traceback' in message:
+        # The last line is '<module>.<ErrorClass>: <original message>'.
+        last_line = message.rstrip().splitlines()[-1]
+        _, sep, original = last_line.partition(': ')
+        message = original if sep else last_line
+    return message
+
+
+def run_tool(main: Callable[[], Any]) -> int:
+    """Run a tool's ``main``; a bad input becomes one line on stderr.
 
     Args:
-        message (str): What is wrong, on one line.
-    """
+        main (Callable): The tool's entry point, called without arguments.
 
-    def __init__(self, message: str) -> None:
-        if message.startswith('Caught ') and 'Original Traceback' in message:
-            # The last line is '<module>.<ErrorClass>: <original message>'.
-            last_line = message.rstrip().splitlines()[-1]
-            _, sep, original = last_line.partition(': ')
-            message = original if sep else last_line
-        super().__init__(message)
+    Returns:
+        int: The exit status: 0, or 2 for a bad input (the errors of
+        :func:`input_errors`); other errors propagate with their traceback.
+    """
+    try:
+        main()
+    except input_errors() as err:
+        print(f'{osp.basename(sys.argv[0])}: error: {one_line(err)}',
+              file=sys.stderr)
+        return 2
+    return 0
 
 
 def check_config_path(path: str) -> None:

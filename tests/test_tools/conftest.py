@@ -19,9 +19,8 @@ from types import ModuleType
 from typing import Callable, Dict, List, Optional, Set
 
 import pytest
+from demo_scenes import generate_demo_dataset
 from mmengine.config import Config
-
-from mmseg_ocr_plus.datasets.demo_scenes import generate_demo_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_CONFIG = REPO / 'configs/demo/ocrnet_hr18s_1xb8-200it_demo-cityscapes-128x128.py'  # noqa: E501

@@ -6,8 +6,8 @@ import shutil
 
 import cv2
 import pytest
+from demo_scenes import CLASSES
 
-from mmseg_ocr_plus.datasets.demo_scenes import CLASSES
 from mmseg_ocr_plus.utils.preflight import InvalidInputError
 
 

@@ -1,13 +1,19 @@
-"""The checks the tools run before building a ``Runner``."""
+"""The checks the tools run before building a ``Runner``, and how the tools
+report bad inputs."""
 import pytest
 from mmengine.config import Config
 from torch.utils.data import DataLoader, Dataset
 
+from mmseg_ocr_plus.compat import PretrainedDownloadError
+from mmseg_ocr_plus.datasets.class_statistics import ClassStatisticsError
+from mmseg_ocr_plus.datasets.transforms import UnreadableImageError
 from mmseg_ocr_plus.utils.preflight import (
     InvalidInputError,
     check_checkpoint_path,
     check_config_path,
     check_dataloaders,
+    one_line,
+    run_tool,
 )
 
 
@@ -118,12 +124,39 @@ class FailingDataset(Dataset):
         return 1
 
     def __getitem__(self, index):
-        raise InvalidInputError('x.png: not a readable image')
+        raise UnreadableImageError('x.png: not a readable image')
 
 
-def test_message_survives_a_dataloader_worker():
+def test_one_line_of_an_error_from_a_dataloader_worker():
     # The worker's exception is re-created from its whole traceback.
     loader = DataLoader(FailingDataset(), num_workers=1)
-    with pytest.raises(InvalidInputError) as info:
+    with pytest.raises(UnreadableImageError) as info:
         next(iter(loader))
-    assert str(info.value) == 'x.png: not a readable image'
+    assert '\n' in str(info.value)
+    assert one_line(info.value) == 'x.png: not a readable image'
+    assert one_line(ValueError('a: b')) == 'a: b'
+
+
+@pytest.mark.parametrize('error, status', [
+    (InvalidInputError('bad option'), 2),
+    (UnreadableImageError('x.png: not a readable image'), 2),
+    (ClassStatisticsError('y.png: label 25'), 2),
+    (PretrainedDownloadError('no network'), 2),
+])
+def test_run_tool_prints_input_errors_in_one_line(error, status, capsys):
+
+    def main():
+        raise error
+
+    assert run_tool(main) == status
+    assert capsys.readouterr().err.endswith(f'error: {error}\n')
+    assert run_tool(lambda: None) == 0
+
+
+def test_run_tool_leaves_other_errors_alone():
+
+    def main():
+        raise ValueError('a bug')
+
+    with pytest.raises(ValueError, match='a bug'):
+        run_tool(main)

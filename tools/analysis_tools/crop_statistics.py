@@ -11,6 +11,7 @@ Example::
     python tools/analysis_tools/crop_statistics.py --crop-size 64 64
 """
 import argparse
+import sys
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -22,10 +23,14 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmseg.datasets.transforms import RandomCrop
 
-from mmseg_ocr_plus.datasets import (
+from mmseg_ocr_plus.datasets import ClassAwareRandomCrop
+
+# The demo scene generator is a tool too, in tools/misc: a script's own
+# directory is on sys.path, its sibling's is not.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'misc'))
+from demo_scenes import (  # noqa: E402
     CLASSES,
     IGNORE_INDEX,
-    ClassAwareRandomCrop,
     draw_scene,
     image_rng,
 )

@@ -24,7 +24,11 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 from mmseg_ocr_plus.utils.complexity import ModelComplexity, model_complexity
-from mmseg_ocr_plus.utils.preflight import InvalidInputError, check_config_path
+from mmseg_ocr_plus.utils.preflight import (
+    InvalidInputError,
+    check_config_path,
+    run_tool,
+)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -96,8 +100,4 @@ def main(argv: Optional[Sequence[str]] = None) -> ModelComplexity:
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except InvalidInputError as err:
-        print(f'get_flops.py: error: {err}', file=sys.stderr)
-        sys.exit(2)
+    sys.exit(run_tool(main))

@@ -1,8 +1,8 @@
 """Write the procedural Cityscapes-format demo dataset.
 
-A thin command line over
-:func:`mmseg_ocr_plus.datasets.generate_demo_dataset`; the defaults are that
-function's, and the demo configs read ``data/demo_cityscapes``.
+A thin command line over :func:`demo_scenes.generate_demo_dataset` (beside
+this script); the defaults are that function's, and the demo configs read
+``data/demo_cityscapes``.
 
 Example::
 
@@ -15,9 +15,10 @@ from __future__ import annotations
 import argparse
 import inspect
 import sys
+import time
 from collections.abc import Sequence
 
-from mmseg_ocr_plus.datasets import generate_demo_dataset
+from demo_scenes import generate_demo_dataset  # this script's directory
 
 DEFAULTS = {
     name: param.default
@@ -61,6 +62,26 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def summary(meta: dict, out_dir: str, seconds: float) -> str:
+    """One line on a written dataset: image counts and size, where, how long
+    it took, and each class's share of the pixels.
+
+    Args:
+        meta (dict): What :func:`generate_demo_dataset` returned.
+        out_dir (str): Where it wrote the dataset.
+        seconds (float): How long that took.
+    """
+    total = max(sum(meta['class_pixels']), 1)
+    shares = ' '.join(
+        f'{name.replace(" ", "_")}={count / total:.1%}' for name, count in zip(
+            meta['classes'] + ['ignore'], meta['class_pixels']))
+    images = meta['num_train'] + meta['num_val']
+    height, width = meta['size']
+    return (f'{meta["num_train"]} train + {meta["num_val"]} val images of '
+            f'{height}x{width} in {out_dir} ({seconds:.1f} s, '
+            f'{1000 * seconds / images:.0f} ms/image); pixels: {shares}')
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Generate the dataset and print a one-line summary.
 
@@ -71,8 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         int: Exit status: 0, or 2 for a bad option or output directory.
     """
     args = parse_args(argv)
+    start = time.perf_counter()
     try:
-        summary = generate_demo_dataset(
+        meta = generate_demo_dataset(
             args.out_dir,
             num_train=args.num_train,
             num_val=args.num_val,
@@ -83,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileExistsError) as err:
         print(f'make_demo_dataset.py: error: {err}', file=sys.stderr)
         return 2
-    print(summary)
+    print(summary(meta, args.out_dir, time.perf_counter() - start))
     return 0
 
 

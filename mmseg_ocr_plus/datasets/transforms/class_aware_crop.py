@@ -135,7 +135,9 @@ class ClassAwareRandomCrop(RandomCrop):
         ignore_index (int): Label value that is not a class. Default: 255.
         rare_classes (Sequence[int], optional): Classes to centre on when
             present in the image; ``None`` or empty draws among all classes
-            present. Also set by :meth:`set_rare_classes`. Default: None.
+            present. ``ClassStatisticsHook(num_rare_classes=N)`` and
+            ``tools/analysis_tools/class_statistics.py`` print the N rarest
+            classes of a training set for this. Default: None.
         seed (int, optional): Non-negative seed of the transform's own
             generator; ``None`` uses the global ``np.random`` (see above).
             Default: None.
@@ -194,20 +196,6 @@ class ClassAwareRandomCrop(RandomCrop):
             raise ValueError('Expected crop_size to hold positive ints, got '
                              f'{crop_size!r}')
         return int(size[0]), int(size[1])
-
-    def set_rare_classes(self, class_ids: Sequence[int]) -> None:
-        """Centre class-aware crops on these classes from now on.
-
-        Called by a statistics hook (e.g. in ``before_train``) with the
-        rarest classes it measured. It changes this object only: data loader
-        workers that were already started keep their own copy.
-
-        Args:
-            class_ids (Sequence[int]): Non-negative class ids; empty means
-                no restriction (draw among all classes present).
-        """
-        self.rare_classes = _check_class_ids(class_ids, 'class_ids',
-                                             self.ignore_index)
 
     def _generator(self) -> Optional[np.random.Generator]:
         """The transform's generator for this process, ``None`` without a

@@ -45,12 +45,7 @@ from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from ..utils import (
-    conv1x1,
-    pointwise_convs_as_matmul,
-    resize_concat_conv3x3,
-    shared_transform_inputs,
-)
+from ..utils import conv1x1, resize_concat_conv3x3, shared_transform_inputs
 
 
 def softmax_fp32(x: Tensor, dim: int, scale: float = 1.0) -> Tensor:
@@ -145,24 +140,30 @@ class ObjectContextBlock(nn.Module):
         self.record_attention = False
         self.last_attention: Optional[Tensor] = None
 
-        def conv1x1(in_ch: int, out_ch: int) -> ConvModule:
+        def conv_module(in_ch: int,
+                        out_ch: int,
+                        layer_cfg: Optional[dict] = conv_cfg) -> ConvModule:
             return ConvModule(
                 in_ch,
                 out_ch,
                 1,
                 bias=conv_bias or 'auto',
-                conv_cfg=conv_cfg,
+                conv_cfg=layer_cfg,
                 norm_cfg=norm_cfg,
                 act_cfg=act_cfg)
 
-        self.query_project = pointwise_convs_as_matmul(
-            nn.Sequential(
-                conv1x1(in_channels, channels), conv1x1(channels, channels)))
+        # The per-pixel query projection as matrix products, unless the
+        # config names its own conv layer.
+        query_cfg = conv_cfg or dict(type='PointwiseConv2d')
+        self.query_project = nn.Sequential(
+            conv_module(in_channels, channels, query_cfg),
+            conv_module(channels, channels, query_cfg))
         self.key_project = nn.Sequential(
-            conv1x1(in_channels, channels), conv1x1(channels, channels))
-        self.value_project = conv1x1(in_channels, channels)
-        self.out_project = conv1x1(channels, in_channels)
-        self.bottleneck = conv1x1(in_channels * 2, in_channels)
+            conv_module(in_channels, channels),
+            conv_module(channels, channels))
+        self.value_project = conv_module(in_channels, channels)
+        self.out_project = conv_module(channels, in_channels)
+        self.bottleneck = conv_module(in_channels * 2, in_channels)
         for module in (self.out_project, self.bottleneck):
             if module.order != ('conv', 'norm', 'act'):
                 raise ValueError('Expected ConvModule order (conv, norm, '

@@ -1,9 +1,9 @@
-from .pointwise_conv import PointwiseConv2d, conv1x1, pointwise_convs_as_matmul
+from .pointwise_conv import PointwiseConv2d, conv1x1
 from .shared_transform import shared_transform_inputs, transform_key
 from .upsampled_conv import conv3x3_upsampled, resize_concat_conv3x3
 
 __all__ = [
-    'PointwiseConv2d', 'conv1x1', 'pointwise_convs_as_matmul',
+    'PointwiseConv2d', 'conv1x1',
     'conv3x3_upsampled', 'resize_concat_conv3x3', 'shared_transform_inputs',
     'transform_key'
 ]

@@ -24,6 +24,7 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
+from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 
@@ -76,54 +77,27 @@ def conv1x1(x: Tensor,
     return out.view(B, Cout, H, W)
 
 
+@MODELS.register_module()
 class PointwiseConv2d(nn.Conv2d):
     """An ``nn.Conv2d`` with a 1x1 kernel, stride 1, no padding, dilation or
     groups, computed by :func:`conv1x1`.
 
-    Same parameters and state-dict keys as ``nn.Conv2d``; MMEngine's
-    ``Conv2d`` initialisers match it (its base class is ``Conv2d``).
+    Registered as a conv layer in MMEngine's root ``MODELS``, where MMCV's
+    ``build_conv_layer`` looks (``Conv2d`` is there too), so any ConvModule
+    builds it with ``conv_cfg=dict(type='PointwiseConv2d')``. Same parameters
+    and state-dict keys as ``nn.Conv2d``; MMEngine's ``Conv2d`` initialisers
+    match it (its base class is ``Conv2d``).
     """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if not is_pointwise(self):
+        pointwise = (self.kernel_size == (1, 1) and self.stride == (1, 1)
+                     and self.padding in ((0, 0), 'valid')
+                     and self.dilation == (1, 1) and self.groups == 1)
+        if not pointwise:
             raise ValueError(
                 'Expected a 1x1 conv with stride 1 and no padding, dilation '
                 f'or groups, got {self}')
 
     def forward(self, x: Tensor) -> Tensor:
         return conv1x1(x, self.weight, self.bias)
-
-
-def is_pointwise(conv: nn.Conv2d) -> bool:
-    """Whether ``conv`` is a plain 1x1 conv that :func:`conv1x1` computes."""
-    return (conv.kernel_size == (1, 1) and conv.stride == (1, 1)
-            and conv.padding in ((0, 0), 'valid')
-            and conv.dilation == (1, 1) and conv.groups == 1)
-
-
-def pointwise_convs_as_matmul(module: nn.Module) -> nn.Module:
-    """Swap plain 1x1 ``nn.Conv2d`` layers for :class:`PointwiseConv2d`
-    layers holding the same parameters: ``module`` itself if it is one,
-    else every one inside it (in place).
-
-    Subclasses of ``nn.Conv2d`` (e.g. mmcv's or a user's ``conv_cfg`` layer)
-    are left alone. Meant for building a model: hooks registered on the old
-    layers are not carried over.
-
-    Returns:
-        nn.Module: the new layer if ``module`` is one, else ``module``.
-    """
-    if type(module) is nn.Conv2d and is_pointwise(module):
-        conv = PointwiseConv2d(
-            module.in_channels,
-            module.out_channels,
-            1,
-            bias=False,
-            device='meta')
-        conv.weight = module.weight
-        conv.bias = module.bias
-        return conv.train(module.training)
-    for name, child in list(module.named_children()):
-        setattr(module, name, pointwise_convs_as_matmul(child))
-    return module

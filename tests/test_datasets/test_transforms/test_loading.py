@@ -9,7 +9,6 @@ from mmseg_ocr_plus.datasets.transforms import (
     LoadImageFromFileChecked,
     UnreadableImageError,
 )
-from mmseg_ocr_plus.utils.preflight import InvalidInputError
 
 BACKENDS = ('cv2', 'pillow')
 
@@ -43,7 +42,7 @@ def load_seg_map(path, backend):
 def test_registered():
     for name in ('LoadImageFromFileChecked', 'LoadAnnotationsChecked'):
         assert TRANSFORMS.get(name) is not None, name
-    assert issubclass(UnreadableImageError, InvalidInputError)
+    assert issubclass(UnreadableImageError, OSError)
 
 
 @pytest.mark.parametrize('backend', BACKENDS)

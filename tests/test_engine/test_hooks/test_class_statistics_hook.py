@@ -1,26 +1,28 @@
 """``ClassStatisticsHook`` with a ``Mock()`` runner on tiny label maps.
 
-The training set: three 4x4 label maps of classes ``a b c d`` (``d`` never
-occurs) and the ignore index 255::
+The training set is that of ``tests/test_datasets/test_class_statistics.py``
+(which checks the counting itself): three 4x4 label maps of classes
+``a b c d`` (``d`` never occurs) and the ignore index 255::
 
     class               a   b   c   d
     pixels             20  18   6   0
     images              2   2   2   0
     pixels of images   28  32  28   0   (labelled pixels where it occurs)
+
+Several ranks are simulated with threads: the hook module's
+``get_dist_info`` and ``all_reduce`` are replaced by ones that sum the
+ranks' tensors (:class:`ThreadRanks`).
 """
 import json
-import math
-import os
+import threading
 from pathlib import Path
-from types import SimpleNamespace
-from typing import List, Optional
+from typing import Callable, List, Optional
 from unittest.mock import Mock
 
 import numpy as np
 import pytest
 import torch
-from mmengine.dataset import ConcatDataset, RepeatDataset, pseudo_collate
-from mmengine.runner.loops import _InfiniteDataloaderIterator
+from mmengine.dataset import RepeatDataset, pseudo_collate
 from mmseg.datasets import BaseSegDataset
 from mmseg.models.losses import CrossEntropyLoss, DiceLoss
 from mmseg.registry import HOOKS
@@ -28,14 +30,16 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader
 
-from mmseg_ocr_plus.engine import ClassStatisticsHook
-from mmseg_ocr_plus.engine.hooks import class_statistics_hook as module
-from mmseg_ocr_plus.engine.hooks.class_statistics_hook import (
+from mmseg_ocr_plus.compat import ignore_safe_cross_entropy
+from mmseg_ocr_plus.datasets import class_statistics
+from mmseg_ocr_plus.datasets.class_statistics import (
     ClassStatisticsError,
     compute_class_weights,
+    count_class_pixels,
 )
-from mmseg_ocr_plus.utils import InvalidInputError
-from mmseg_ocr_plus.utils.compat import ignore_safe_cross_entropy
+from mmseg_ocr_plus.datasets.transforms import ClassAwareRandomCrop
+from mmseg_ocr_plus.engine import ClassStatisticsHook
+from mmseg_ocr_plus.engine.hooks import class_statistics_hook as module
 
 CLASSES = ('a', 'b', 'c', 'd')
 PIXELS = [20, 18, 6, 0]
@@ -89,32 +93,33 @@ class Head(nn.Module):
         self.loss_decode = loss_decode
 
 
-def build_model(num_classes: int = 4) -> nn.Module:
+def build_model() -> nn.Module:
     """A cascade model: two decode heads (the second with a softmax CE, a
     sigmoid CE and a Dice loss) and an auxiliary head."""
     model = nn.Module()
     model.decode_head = nn.ModuleList([
-        Head(CrossEntropyLoss(), num_classes),
+        Head(CrossEntropyLoss()),
         Head(
             nn.ModuleList([
-                CrossEntropyLoss(class_weight=[1.0] * num_classes),
+                CrossEntropyLoss(class_weight=[1.0] * 4),
                 CrossEntropyLoss(use_sigmoid=True),
                 DiceLoss()
-            ]), num_classes)
+            ]))
     ])
-    model.auxiliary_head = Head(CrossEntropyLoss(), num_classes)
+    model.auxiliary_head = Head(CrossEntropyLoss())
     return model
 
 
-def mock_runner(work_dir: Path, dataset, model: Optional[nn.Module] = None,
-                **loader_kwargs) -> Mock:
+def mock_runner(work_dir: Path, dataset,
+                model: Optional[nn.Module] = None) -> Mock:
+    """A runner with what the hook reads; the work dir is created, as the
+    ``Runner`` does."""
+    work_dir.mkdir(parents=True, exist_ok=True)
     runner = Mock()
     runner.work_dir = str(work_dir)
     runner.model = build_model() if model is None else model
-    loader_kwargs.setdefault('collate_fn', pseudo_collate)
-    runner.train_dataloader = DataLoader(dataset, batch_size=1,
-                                         **loader_kwargs)
-    runner.train_loop = SimpleNamespace(dataloader_iterator=None)
+    runner.train_dataloader = DataLoader(
+        dataset, batch_size=1, collate_fn=pseudo_collate)
     return runner
 
 
@@ -125,13 +130,16 @@ def logged(runner: Mock, level: str = 'info') -> str:
 
 
 def forbid_reading(monkeypatch) -> None:
-    """Fail the test if the hook reads a label map."""
+    """Fail the test if a label map is read."""
 
     def read(*args, **kwargs):
         raise AssertionError('read a label map')
 
-    monkeypatch.setattr(ClassStatisticsHook, '_read_label',
-                        staticmethod(read))
+    monkeypatch.setattr(class_statistics, '_read_label', read)
+
+
+def cache_files(work_dir: Path) -> List[Path]:
+    return sorted(work_dir.glob('class_statistics_*.json'))
 
 
 @pytest.fixture
@@ -144,18 +152,55 @@ def runner(tmp_path, data_root) -> Mock:
     return mock_runner(tmp_path / 'work', build_dataset(data_root))
 
 
-class FakeRareCrop:
-    """A transform with ``set_rare_classes``, like ``ClassAwareRandomCrop``;
-    it reports its rare classes in the results."""
+class ThreadRanks:
+    """``world_size`` ranks as threads: patches the hook module's
+    ``get_dist_info`` and ``all_reduce``, whose sum waits for every rank
+    (a rank that skips it leaves the others waiting: a hang, reported)."""
 
-    def __init__(self) -> None:
-        self.rare = None
+    def __init__(self, monkeypatch, world_size: int) -> None:
+        self.world_size = world_size
+        self.local = threading.local()
+        self.barrier = threading.Barrier(world_size, timeout=30)
+        self.tensors: List[Optional[torch.Tensor]] = [None] * world_size
+        self.reduced: List[List[int]] = [[] for _ in range(world_size)]
+        monkeypatch.setattr(module, 'get_dist_info',
+                            lambda: (self.local.rank, world_size))
+        monkeypatch.setattr(module, 'all_reduce', self.all_reduce)
 
-    def set_rare_classes(self, class_ids) -> None:
-        self.rare = list(class_ids)
+    def all_reduce(self, tensor: torch.Tensor, op: str = 'sum') -> None:
+        assert op == 'sum'
+        rank = self.local.rank
+        self.reduced[rank].append(tensor.numel())
+        self.tensors[rank] = tensor.clone()
+        self.barrier.wait()
+        total = sum(self.tensors)
+        self.barrier.wait()
+        tensor.copy_(total)
 
-    def __call__(self, results: dict) -> dict:
-        return dict(rare=self.rare)
+    def run(self, fn: Callable[[int], object]) -> list:
+        """``fn(rank)`` on every rank; its results or exceptions."""
+        results: list = [None] * self.world_size
+
+        def target(rank: int) -> None:
+            self.local.rank = rank
+            try:
+                results[rank] = fn(rank)
+            except Exception as err:
+                results[rank] = err
+
+        threads = [
+            threading.Thread(target=target, args=(rank, ))
+            for rank in range(self.world_size)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert not any(thread.is_alive() for thread in threads), 'hung'
+        for result in results:
+            assert not isinstance(result, threading.BrokenBarrierError), \
+                'a rank waited in all_reduce for the others'
+        return results
 
 
 # Options
@@ -163,10 +208,9 @@ class FakeRareCrop:
 
 @pytest.mark.parametrize('scheme', ['enet', 'Median_Frequency', ''])
 def test_unknown_scheme(scheme):
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ClassStatisticsError) as info:
         ClassStatisticsHook(scheme=scheme)
-    assert isinstance(info.value, ClassStatisticsError)
-    assert isinstance(info.value, InvalidInputError)  # one line in train.py
+    assert type(info.value).__bases__ == (ValueError, )
     assert str(info.value) == (
         "ClassStatisticsHook: expected scheme to be one of 'none', "
         f"'inverse_log', 'median_frequency', got {scheme!r}")
@@ -174,44 +218,22 @@ def test_unknown_scheme(scheme):
         HOOKS.build(dict(type='ClassStatisticsHook', scheme=scheme))
 
 
-@pytest.mark.parametrize('kwargs, fragment', [
-    (dict(enet_c=1.0), 'expected enet_c > 1'),
-    (dict(num_rare_classes=-1), 'expected num_rare_classes to be an int'),
-    (dict(num_rare_classes=1.5), 'expected num_rare_classes to be an int'),
-])
-def test_bad_options(kwargs, fragment):
-    with pytest.raises(ValueError, match=fragment):
-        ClassStatisticsHook(**kwargs)
+@pytest.mark.parametrize('num', [-1, 1.5, True])
+def test_bad_num_rare_classes(num):
+    with pytest.raises(ClassStatisticsError,
+                       match='ClassStatisticsHook: expected '
+                       'num_rare_classes to be an int >= 0'):
+        ClassStatisticsHook(num_rare_classes=num)
 
 
 def test_defaults_and_registry():
     hook = HOOKS.build(dict(type='ClassStatisticsHook'))
     assert isinstance(hook, ClassStatisticsHook)
-    assert hook.scheme == 'none' and hook.enet_c == 1.02
-    assert hook.num_rare_classes == 0 and hook.plot and hook.cache_dir is None
+    assert hook.scheme == 'none' and hook.num_rare_classes == 0
     assert hook.priority == 'ABOVE_NORMAL'
 
 
-# Weights
-
-
-def test_weight_schemes():
-    stats = dict(pixel_counts=PIXELS, image_pixel_counts=IMAGE_PIXELS)
-    assert compute_class_weights(stats, 'none') is None
-    share = [n / 44 for n in PIXELS[:3]]
-    assert compute_class_weights(stats, 'inverse_log') == pytest.approx(
-        [1 / math.log(1.02 + p) for p in share] + [0.0])
-    assert compute_class_weights(
-        stats, 'inverse_log', enet_c=1.5) == pytest.approx(
-            [1 / math.log(1.5 + p) for p in share] + [0.0])
-    assert compute_class_weights(stats,
-                                 'median_frequency') == pytest.approx(
-                                     MEDIAN_WEIGHTS)
-    with pytest.raises(ValueError, match='expected scheme'):
-        compute_class_weights(stats, 'enet')
-
-
-# before_train with a mocked runner
+# before_train
 
 
 def test_counts_logs_plots_and_caches(runner, tmp_path):
@@ -219,34 +241,28 @@ def test_counts_logs_plots_and_caches(runner, tmp_path):
     hook.before_train(runner)
 
     stats = hook.statistics
+    assert stats == count_class_pixels(runner.train_dataloader.dataset)
     assert stats['pixel_counts'] == PIXELS
-    assert stats['image_counts'] == [2, 2, 2, 0]
     assert stats['image_pixel_counts'] == IMAGE_PIXELS
-    assert stats['num_images'] == 3 and stats['classes'] == list(CLASSES)
     assert hook.class_weights == pytest.approx(MEDIAN_WEIGHTS)
 
     work_dir = tmp_path / 'work'
-    [cache] = work_dir.glob('class_statistics_*.json')
-    assert cache.name == f'class_statistics_{stats["fingerprint"][:16]}.json'
-    assert len(stats['fingerprint']) == 40
-    cached = json.loads(cache.read_text())
-    assert cached['pixel_counts'] == PIXELS
-    assert cached['fingerprint'] == stats['fingerprint']
-    assert not [p for p in work_dir.iterdir() if p.name.startswith('.tmp')]
+    [cache] = cache_files(work_dir)
+    assert len(cache.stem) == len('class_statistics_') + 16
+    assert json.loads(cache.read_text()) == stats
     png = work_dir / 'class_statistics.png'
     assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
     info = logged(runner)
-    assert 'counting the label pixels of 3 training images' in info
+    assert 'counting the label pixels of the training set on 1 rank(s)' \
+        in info
     assert 'Class statistics of the training set: 3 images, 44 labelled ' \
         "pixels, scheme 'median_frequency'" in info
-    assert '| id | class | pixels | frequency | images |          weight |' \
-        in info
     assert '|  2 | c     |      6 | 1.364e-01 |      2 |          2.6250 |' \
         in info
     assert '|  3 | d     |      0 | 0.000e+00 |      0 | 0.0000 (absent) |' \
         in info
-    assert str(png) in info
+    assert f'wrote {png}' in info
 
 
 def test_weights_reach_the_losses(runner):
@@ -258,20 +274,18 @@ def test_weights_reach_the_losses(runner):
         'decode_head.1.loss_decode.0': model.decode_head[1].loss_decode[0],
         'auxiliary_head.loss_decode': model.auxiliary_head.loss_decode,
     }
-    info = logged(runner)
-    for name, loss in weighted.items():
+    for loss in weighted.values():
         assert loss.class_weight == pytest.approx(MEDIAN_WEIGHTS)
         assert all(type(w) is float for w in loss.class_weight)
         assert loss.cls_criterion is ignore_safe_cross_entropy  # compat
-        assert (f"class weights (median_frequency) set on {name} "
-                f"(CrossEntropyLoss 'loss_ce'): [0.7875, 1.0, 2.625, 0.0]"
-                ) in info
+    assert ('class weights (median_frequency) [0.7875, 1.0, 2.625, 0.0] '
+            f'set on {", ".join(weighted)}') in logged(runner)
     sigmoid, dice = model.decode_head[1].loss_decode[1:]
     assert sigmoid.class_weight is None
     assert getattr(dice, 'class_weight', None) is None
     warnings = logged(runner, 'warning')
-    assert 'decode_head.1.loss_decode.1 is CrossEntropyLoss (not a ' \
-        'softmax CrossEntropyLoss)' in warnings
+    assert 'decode_head.1.loss_decode.1 is CrossEntropyLoss, not a ' \
+        'softmax CrossEntropyLoss' in warnings
     assert 'decode_head.1.loss_decode.2 is DiceLoss' in warnings
     assert 'replacing the configured class_weight of ' \
         'decode_head.1.loss_decode.0' in warnings
@@ -282,6 +296,15 @@ def test_weights_reach_the_losses(runner):
     labels[:, 0] = 255
     for loss in weighted.values():
         assert torch.isfinite(loss(scores, labels, ignore_index=255))
+
+
+def test_no_softmax_loss_is_a_warning(tmp_path, data_root):
+    model = nn.Module()
+    model.decode_head = Head(DiceLoss())
+    runner = mock_runner(tmp_path / 'work', build_dataset(data_root), model)
+    ClassStatisticsHook(scheme='inverse_log').before_train(runner)
+    assert 'no softmax CrossEntropyLoss in the decode or auxiliary heads' \
+        in logged(runner, 'warning')
 
 
 def test_loss_built_before_the_compat_fix_gets_it(runner):
@@ -295,11 +318,11 @@ def test_scheme_none_leaves_the_losses(runner):
     hook = ClassStatisticsHook()
     hook.before_train(runner)
     assert hook.class_weights is None
-    loss = runner.model.decode_head[0].loss_decode
-    assert loss.class_weight is None
+    assert runner.model.decode_head[0].loss_decode.class_weight is None
     assert runner.model.decode_head[1].loss_decode[0].class_weight == [1.0] * 4
     assert '|  0 | a     |     20 | 4.545e-01 |      2 |          - |' in \
         logged(runner)
+    assert not logged(runner, 'warning')
 
 
 def test_model_wrapper_is_unwrapped(tmp_path, data_root, monkeypatch):
@@ -312,125 +335,118 @@ def test_model_wrapper_is_unwrapped(tmp_path, data_root, monkeypatch):
     assert model.decode_head[0].loss_decode.class_weight is not None
 
 
+def test_dataset_wrappers(tmp_path, data_root):
+    runner = mock_runner(tmp_path / 'work',
+                         RepeatDataset(build_dataset(data_root), times=3))
+    hook = ClassStatisticsHook()
+    hook.before_train(runner)
+    assert hook.statistics['pixel_counts'] == PIXELS  # each image once
+    assert hook.statistics['num_images'] == 3
+
+
+# Cache
+
+
 def test_cache_is_reused_and_follows_the_labels(runner, data_root, tmp_path,
                                                 monkeypatch):
-    first = ClassStatisticsHook(scheme='median_frequency', plot=False)
+    first = ClassStatisticsHook(scheme='median_frequency')
     first.before_train(runner)
-    assert not (tmp_path / 'work' / 'class_statistics.png').exists()
+    work_dir = tmp_path / 'work'
 
-    again = mock_runner(tmp_path / 'work', build_dataset(data_root))
+    again = mock_runner(work_dir, build_dataset(data_root))
     with monkeypatch.context() as patch:
         forbid_reading(patch)
         second = ClassStatisticsHook(scheme='inverse_log')
         second.before_train(again)
     assert second.statistics == first.statistics
+    assert second.class_weights == compute_class_weights(
+        first.statistics, 'inverse_log')
     assert 'loaded the class statistics from the cache' in logged(again)
     assert 'counting the label pixels' not in logged(again)
 
-    # Changed labels: another fingerprint, counted again.
+    # Changed labels (sizes and mtimes): another fingerprint, counted again.
     maps = label_maps()
     maps[0][:] = 3
     write_dataset(data_root, maps)
-    changed = mock_runner(tmp_path / 'work', build_dataset(data_root))
+    changed = mock_runner(work_dir, build_dataset(data_root))
     third = ClassStatisticsHook()
     third.before_train(changed)
     assert 'counting the label pixels' in logged(changed)
     assert third.statistics['pixel_counts'] == [8, 14, 6, 16]
-    assert len(list((tmp_path / 'work').glob('class_statistics_*.json'))) == 2
+    assert len(cache_files(work_dir)) == 2
+
+    # Another label mapping of the same files: counted again.
+    dataset = build_dataset(data_root)
+    for info in dataset.data_list:
+        info['label_map'] = {1: 2, 2: 1}
+    mapped = mock_runner(work_dir, dataset)
+    ClassStatisticsHook().before_train(mapped)
+    assert 'counting the label pixels' in logged(mapped)
+    assert len(cache_files(work_dir)) == 3
 
 
-def test_cache_dir_and_corrupt_cache(runner, tmp_path):
-    cache_dir = tmp_path / 'cache'
-    hook = ClassStatisticsHook(cache_dir=str(cache_dir))
+@pytest.mark.parametrize('content', ['{"truncat', '{"num_images": 3}',
+                                     '{"num_images": 3, "pixel_counts": [1],'
+                                     ' "image_counts": [1], '
+                                     '"image_pixel_counts": [1]}'])
+def test_unusable_cache_is_counted_again(runner, tmp_path, content):
+    hook = ClassStatisticsHook()
     hook.before_train(runner)
-    [cache] = cache_dir.glob('class_statistics_*.json')
-    assert not list((tmp_path / 'work').glob('*.json'))
-    cache.write_text('{"truncat')
-    again = ClassStatisticsHook(cache_dir=str(cache_dir))
+    [cache] = cache_files(tmp_path / 'work')
+    cache.write_text(content)
+    again = ClassStatisticsHook()
     again.before_train(runner)
     assert f'ignoring the cache {cache}' in logged(runner, 'warning')
     assert again.statistics == hook.statistics
     assert json.loads(cache.read_text())['pixel_counts'] == PIXELS
 
 
-def test_dataset_wrappers(tmp_path, data_root):
-    dataset = build_dataset(data_root)
-    repeated = mock_runner(tmp_path / 'a', RepeatDataset(dataset, times=3))
-    hook = ClassStatisticsHook()
-    hook.before_train(repeated)
-    assert hook.statistics['pixel_counts'] == PIXELS  # each image once
-    concat = mock_runner(tmp_path / 'b',
-                         ConcatDataset([dataset, build_dataset(data_root)]))
-    hook.before_train(concat)
-    assert hook.statistics['pixel_counts'] == [2 * n for n in PIXELS]
-    assert hook.statistics['num_images'] == 6
-
-
-def test_reduce_zero_label_and_label_map(tmp_path, data_root):
-    maps = [np.array([[0, 1, 2, 255], [4, 4, 3, 1]], np.uint8)]
-    root = write_dataset(tmp_path / 'zero', maps)
-    runner = mock_runner(tmp_path / 'work',
-                         build_dataset(root, reduce_zero_label=True))
-    hook = ClassStatisticsHook()
-    hook.before_train(runner)
-    # 0 and 255 are ignored; 1..4 become 0..3.
-    assert hook.statistics['pixel_counts'] == [2, 1, 1, 2]
-
-    # A label_map in the data info: b <-> c, and d dropped (255).
-    dataset = build_dataset(data_root)
-    for info in dataset.data_list:
-        info['label_map'] = {1: 2, 2: 1, 3: 255}
-    runner = mock_runner(tmp_path / 'work', dataset)
-    hook.before_train(runner)
-    assert hook.statistics['pixel_counts'] == [20, 6, 18, 0]
+def test_failed_cache_write_is_a_warning(runner, tmp_path):
+    work_dir = tmp_path / 'work'
+    name = module._cache_name(runner.train_dataloader.dataset,
+                              count_class_pixels(
+                                  runner.train_dataloader.dataset, slice(0)))
+    (work_dir / name).mkdir()  # a directory where the file should go
+    hook = ClassStatisticsHook(scheme='inverse_log')
+    hook.before_train(runner)  # trains on with the counted statistics
+    assert hook.class_weights is not None
+    warnings = logged(runner, 'warning')
+    assert 'ignoring the cache' not in warnings  # not a file: no cache
+    assert f'could not write the cache {work_dir / name}' in warnings
 
 
 # Errors
 
 
-def test_class_id_beyond_num_classes(tmp_path):
+def test_label_beyond_num_classes_writes_nothing(tmp_path):
     maps = label_maps()
     maps[1][0, 0] = 7
-    maps[1][0, 1] = 4
     root = write_dataset(tmp_path / 'data', maps)
     runner = mock_runner(tmp_path / 'work', build_dataset(root))
     with pytest.raises(ClassStatisticsError) as info:
         ClassStatisticsHook().before_train(runner)
     assert str(info.value) == (
         f'{root / "ann" / "1.png"}: expected label values < num_classes=4 '
-        'or the ignore index 255, got [4, 7] (as stored)')
-    assert not list((tmp_path / 'work').glob('*.json'))
-
-
-def test_dataset_without_label_maps(tmp_path, data_root):
-    dataset = build_dataset(data_root)
-    dataset.data_list[1].pop('seg_map_path')
-    runner = mock_runner(tmp_path / 'work', dataset)
-    with pytest.raises(ClassStatisticsError) as info:
-        ClassStatisticsHook().before_train(runner)
-    assert str(info.value).startswith(
-        "ClassStatisticsHook: expected every training sample to have a "
-        "label map ('seg_map_path'), sample 1 of BaseSegDataset (data_root ")
-    assert str(info.value).endswith('has None')
+        'or the ignore index 255, got [7] (as stored)')
+    assert not list((tmp_path / 'work').iterdir())
 
 
 def test_dataset_without_labelled_pixels(tmp_path):
     maps = [np.full((4, 4), 255, np.uint8)] * 2
     root = write_dataset(tmp_path / 'data', maps)
     runner = mock_runner(tmp_path / 'work', build_dataset(root))
-    with pytest.raises(ClassStatisticsError) as info:
+    with pytest.raises(ClassStatisticsError,
+                       match='expected labelled pixels in the training set, '
+                       'got none in its 2 label maps'):
         ClassStatisticsHook().before_train(runner)
-    assert str(info.value) == (
-        'ClassStatisticsHook: expected labelled pixels in the training set, '
-        'got none in 2 label maps (all pixels are the ignore index 255), '
-        f'e.g. {root / "ann" / "0.png"}')
 
 
-def test_empty_dataset(tmp_path, data_root):
+def test_sample_without_label_map(tmp_path, data_root):
     dataset = build_dataset(data_root)
-    dataset.data_list.clear()
+    dataset.data_list[1].pop('seg_map_path')
     runner = mock_runner(tmp_path / 'work', dataset)
-    with pytest.raises(ClassStatisticsError, match='got an empty training'):
+    with pytest.raises(ClassStatisticsError,
+                       match="label map \\('seg_map_path'\\), sample 1"):
         ClassStatisticsHook().before_train(runner)
 
 
@@ -442,23 +458,6 @@ def test_unreadable_label_map(tmp_path, data_root):
         ClassStatisticsHook().before_train(runner)
     assert str(info.value).startswith(
         f'{path}: expected a readable label map, got ')
-
-
-def test_heads_and_dataset_disagree(tmp_path, data_root):
-    runner = mock_runner(tmp_path / 'work', build_dataset(data_root),
-                         build_model(num_classes=5))
-    with pytest.raises(ClassStatisticsError) as info:
-        ClassStatisticsHook().before_train(runner)
-    assert 'expected the heads and the training set to agree on the ' \
-        'number of classes, got decode_head.0=5' in str(info.value)
-    assert 'len(dataset.metainfo["classes"])=4' in str(info.value)
-
-
-def test_train_dataloader_not_built(runner):
-    runner.train_dataloader = dict(batch_size=2)
-    with pytest.raises(TypeError, match='expected runner.train_dataloader '
-                       'to be a built DataLoader in before_train, got dict'):
-        ClassStatisticsHook().before_train(runner)
 
 
 # Checkpoints
@@ -473,221 +472,141 @@ def plain(value) -> bool:
     return value is None or type(value) in (str, int, float, bool)
 
 
-def test_checkpoint_meta_round_trip(runner, tmp_path, monkeypatch):
-    hook = ClassStatisticsHook(scheme='median_frequency')
+@pytest.mark.parametrize('scheme', ['median_frequency', 'none'])
+def test_checkpoint_meta(runner, tmp_path, scheme):
+    hook = ClassStatisticsHook(scheme=scheme)
     checkpoint = dict(meta=dict(iter=4))
     hook.before_save_checkpoint(runner, checkpoint)  # before training: no-op
     assert checkpoint == dict(meta=dict(iter=4))
     hook.before_train(runner)
     hook.before_save_checkpoint(runner, checkpoint)
     meta = checkpoint['meta']
-    assert meta['iter'] == 4
-    assert meta['class_weight_scheme'] == 'median_frequency'
-    assert meta['class_weights'] == pytest.approx(MEDIAN_WEIGHTS)
-    assert meta['class_statistics']['pixel_counts'] == PIXELS
+    assert meta == dict(
+        iter=4, class_weight_scheme=scheme, class_weights=hook.class_weights)
+    if scheme == 'none':
+        assert meta['class_weights'] is None
+    else:
+        assert meta['class_weights'] == pytest.approx(MEDIAN_WEIGHTS)
     assert plain(meta)
     torch.save(checkpoint, tmp_path / 'iter_4.pth')
     loaded = torch.load(tmp_path / 'iter_4.pth', weights_only=True)
-
-    # No cache (another work dir): the checkpoint's counts, no recount.
-    resumed = mock_runner(tmp_path / 'other_work', runner.train_dataloader
-                          .dataset)
-    again = ClassStatisticsHook(scheme='median_frequency')
-    again.after_load_checkpoint(resumed, loaded)
-    with monkeypatch.context() as patch:
-        forbid_reading(patch)
-        again.before_train(resumed)
-    info = logged(resumed)
-    assert 'took the class statistics from the loaded checkpoint' in info
-    assert 'the class weights match those of the loaded checkpoint' in info
-    assert again.class_weights == meta['class_weights']
-    assert list((tmp_path / 'other_work').glob('class_statistics_*.json'))
-    checkpoint = dict(meta={})
-    again.before_save_checkpoint(resumed, checkpoint)
-    assert checkpoint['meta']['class_weights'] == meta['class_weights']
-
-    # Another scheme than the checkpoint's: a warning, the new weights.
-    switched = ClassStatisticsHook(scheme='inverse_log')
-    switched.after_load_checkpoint(resumed, loaded)
-    switched.before_train(resumed)
-    assert "the loaded checkpoint was trained with scheme " \
-        "'median_frequency', this run uses 'inverse_log'" in logged(
-            resumed, 'warning')
-    assert switched.class_weights != meta['class_weights']
-
-
-def test_checkpoint_of_other_labels_is_not_used(runner, tmp_path):
-    hook = ClassStatisticsHook(scheme='median_frequency')
-    checkpoint = dict(
-        meta=dict(
-            class_weight_scheme='median_frequency',
-            class_weights=[1.0, 1.0, 1.0, 1.0],
-            class_statistics=dict(
-                fingerprint='0' * 40, pixel_counts=[1, 1, 1, 1])))
-    hook.after_load_checkpoint(runner, checkpoint)
-    hook.before_train(runner)
-    assert 'counting the label pixels' in logged(runner)
-    assert hook.statistics['pixel_counts'] == PIXELS
-    assert "trained with other 'median_frequency' weights" in logged(
-        runner, 'warning')
+    assert loaded['meta'] == meta
 
 
 # Rare classes
 
 
-def test_rare_classes_reach_the_transforms(tmp_path, data_root):
-    crops = [FakeRareCrop(), FakeRareCrop()]
-    dataset = build_dataset(data_root, pipeline=[crops[0], lambda r: r])
-    other = build_dataset(data_root, pipeline=[crops[1]])
-    runner = mock_runner(tmp_path / 'work', ConcatDataset([dataset, other]))
+def test_rare_classes_are_a_config_value(tmp_path, data_root):
+    crops = [
+        ClassAwareRandomCrop(2, rare_classes=[1, 2]),  # the same set
+        ClassAwareRandomCrop(2),
+        ClassAwareRandomCrop(2, rare_classes=[0]),
+    ]
+    runner = mock_runner(
+        tmp_path / 'work',
+        RepeatDataset(build_dataset(data_root, pipeline=crops), times=2))
     hook = ClassStatisticsHook(num_rare_classes=2)
     hook.before_train(runner)
-    # Fewest pixels first among the classes present: c (12), b (36).
+    # Fewest pixels first among the classes present: c (6), b (18).
     assert hook.rare_classes == [2, 1]
-    assert crops[0].rare == crops[1].rare == [2, 1]
-    assert "rare classes [(2, 'c'), (1, 'b')] set on 2 transform(s) " \
-        '(FakeRareCrop)' in logged(runner)
+    assert ("the 2 rarest classes present are ['c', 'b']; for "
+            'ClassAwareRandomCrop in the train pipeline: rare_classes=[2, 1]'
+            ) in logged(runner)
+    warnings = logged(runner, 'warning').splitlines()
+    assert [w for w in warnings if 'ClassAwareRandomCrop' in w] == [
+        f'ClassStatisticsHook: the train pipeline has {crop!r}, the '
+        'statistics give rare_classes=[2, 1]' for crop in crops[1:]
+    ]
+    assert crops[1].rare_classes is None  # the pipeline is not changed
 
     # More than there are: all classes present, never the absent d.
     hook = ClassStatisticsHook(num_rare_classes=10)
     hook.before_train(runner)
-    assert crops[0].rare == [2, 1, 0]
+    assert hook.rare_classes == [2, 1, 0]
 
 
-def test_rare_classes_without_a_transform(runner):
-    hook = ClassStatisticsHook(num_rare_classes=1)
+def test_no_rare_classes_by_default(runner):
+    hook = ClassStatisticsHook()
     hook.before_train(runner)
-    assert hook.rare_classes == [2]
-    assert 'no transform of the train pipeline has set_rare_classes' in \
-        logged(runner, 'warning')
+    assert hook.rare_classes == []
+    assert 'rarest' not in logged(runner)
 
 
-@pytest.mark.parametrize('persistent', [False, True])
-def test_rare_classes_reach_started_workers(tmp_path, data_root, persistent):
-    crop = FakeRareCrop()
-    runner = mock_runner(
-        tmp_path / 'work',
-        build_dataset(data_root, pipeline=[crop]),
-        num_workers=1,
-        persistent_workers=persistent,
-        collate_fn=list)
-    # As IterBasedTrainLoop.__init__ does: the worker starts, with its copy
-    # of the transform, before before_train.
-    stale = _InfiniteDataloaderIterator(runner.train_dataloader)
-    runner.train_loop.dataloader_iterator = stale
-    ClassStatisticsHook(num_rare_classes=1).before_train(runner)
-    iterator = runner.train_loop.dataloader_iterator
-    assert iterator is not stale
-    assert next(iterator) == [dict(rare=[2])]  # the worker's copy
-    assert 'restarted the data loader workers' in logged(runner)
-    assert stale._iterator._shutdown  # its worker was stopped
+# Distributed: threads as ranks
 
 
-# Distributed: rank 0 collects, the others receive
+def test_ranks_count_their_share_and_sum_it(tmp_path, data_root,
+                                            monkeypatch):
+    ranks = ThreadRanks(monkeypatch, 2)
+    runners = [
+        mock_runner(tmp_path / 'work', build_dataset(data_root))
+        for _ in range(2)
+    ]
+    counted = []
+    count = module.stats.count_class_pixels
 
+    def counting(dataset, part=slice(None), progress=False):
+        counts = count(dataset, part, progress)
+        counted.append((part, counts['num_images']))
+        return counts
 
-def test_other_ranks_receive_stored_statistics(runner, tmp_path,
-                                                monkeypatch):
-    counted = ClassStatisticsHook(scheme='median_frequency')
-    counted.before_train(runner)
-    sent = ('ok', counted.statistics)  # rank 0 found them stored
+    monkeypatch.setattr(module.stats, 'count_class_pixels', counting)
+    hooks = [ClassStatisticsHook(scheme='median_frequency') for _ in range(2)]
+    assert ranks.run(lambda r: hooks[r].before_train(runners[r])) == [None] * 2
+    # Each rank read its share: images 0 and 2 on rank 0, image 1 on rank 1.
+    assert sorted((p.start, p.step, n) for p, n in counted
+                  if p != slice(0)) == [(0, 2, 2), (1, 2, 1)]
+    for hook, runner in zip(hooks, runners):
+        assert hook.statistics['pixel_counts'] == PIXELS
+        assert hook.statistics['num_images'] == 3
+        assert hook.class_weights == pytest.approx(MEDIAN_WEIGHTS)
+        loss = runner.model.decode_head[0].loss_decode
+        assert loss.class_weight == hook.class_weights
+    assert ranks.reduced == [[2, 14], [2, 14]]  # error flag + found; + 1 + 3K
+    assert len(cache_files(tmp_path / 'work')) == 1  # rank 0 wrote it
+    assert 'loaded the class statistics' not in logged(runners[1])
 
-    def broadcast(data, src=0):
-        assert src == 0 and data == [None]  # rank 1 sends nothing
-        data[0] = sent
-
-    rank1 = mock_runner(tmp_path / 'rank1_work', runner.train_dataloader
-                        .dataset)
-    monkeypatch.setattr(module, 'get_rank', lambda: 1)
-    monkeypatch.setattr(module, 'is_main_process', lambda: False)
-    monkeypatch.setattr(module, 'broadcast_object_list', broadcast)
+    # The next run: rank 0 loads the cache, no rank reads a label map.
     forbid_reading(monkeypatch)
-    hook = ClassStatisticsHook(scheme='median_frequency')
-    hook.before_train(rank1)
-    assert hook.class_weights == counted.class_weights
-    assert rank1.model.decode_head[0].loss_decode.class_weight == \
-        counted.class_weights
-    assert not (tmp_path / 'rank1_work').exists()  # no files
-    assert not rank1.logger.info.called  # no log
-
-    sent = ('error', 'ClassStatisticsError: sample.png: expected ...')
-    with pytest.raises(RuntimeError) as info:
-        ClassStatisticsHook().before_train(rank1)
-    assert str(info.value) == (
-        'ClassStatisticsHook: rank 0 failed: '
-        'ClassStatisticsError: sample.png: expected ...')
+    again = [ClassStatisticsHook(scheme='median_frequency') for _ in range(2)]
+    assert ranks.run(lambda r: again[r].before_train(runners[r])) == [None] * 2
+    assert [hook.statistics for hook in again] == [hooks[0].statistics] * 2
+    assert 'loaded the class statistics from the cache' in logged(runners[0])
 
 
-def test_ranks_count_their_share_and_sum_it(runner, tmp_path, monkeypatch):
-    full = ClassStatisticsHook(scheme='median_frequency')
-    full.before_train(runner)
-    dataset = runner.train_dataloader.dataset
-    bases = module._base_datasets(dataset)
-    hook = ClassStatisticsHook(scheme='median_frequency')
-    samples = hook._samples(bases)
-    rank0_part = ('ok',
-                  hook._count(bases, samples[0::2],
-                              full.statistics['num_classes'],
-                              full.statistics['ignore_index']))
-    shares = []
-
-    def gather(part):
-        shares.append(part)
-        return [rank0_part, part]
-
-    monkeypatch.setattr(module, 'get_rank', lambda: 1)
-    monkeypatch.setattr(module, 'get_dist_info', lambda: (1, 2))
-    monkeypatch.setattr(module, 'is_main_process', lambda: False)
-    monkeypatch.setattr(module, 'broadcast_object_list',
-                        lambda data, src=0: data.__setitem__(0, ('ok', None)))
-    monkeypatch.setattr(module, 'all_gather_object', gather)
-    rank1 = mock_runner(tmp_path / 'rank1_work', dataset)
-    hook.before_train(rank1)
-    [(status, part)] = shares
-    assert status == 'ok'
-    assert part['num_images'] == len(samples[1::2]) < len(samples)
-    for key in ('num_images', 'pixel_counts', 'image_counts',
-                'image_pixel_counts'):
-        assert hook.statistics[key] == full.statistics[key]
-    assert hook.class_weights == full.class_weights
-    assert not (tmp_path / 'rank1_work').exists()  # rank 0 writes
+def test_error_on_one_rank_is_raised_on_every_rank(tmp_path, monkeypatch):
+    maps = label_maps()
+    maps[1][0, 0] = 9  # image 1: rank 1's share
+    root = write_dataset(tmp_path / 'data', maps)
+    ranks = ThreadRanks(monkeypatch, 2)
+    runners = [
+        mock_runner(tmp_path / 'work', build_dataset(root)) for _ in range(2)
+    ]
+    errors = ranks.run(
+        lambda r: ClassStatisticsHook().before_train(runners[r]))
+    assert isinstance(errors[1], ClassStatisticsError)
+    assert 'got [9]' in str(errors[1])
+    assert isinstance(errors[0], RuntimeError)
+    assert str(errors[0]) == (
+        'ClassStatisticsHook: 1 other rank(s) failed while counting the '
+        'class statistics; their output has the error')
+    assert not cache_files(tmp_path / 'work')
 
 
-def test_rank0_error_reaches_the_other_ranks(tmp_path, monkeypatch):
-    root = write_dataset(tmp_path / 'data', [np.full((2, 2), 9, np.uint8)])
-    runner = mock_runner(tmp_path / 'work', build_dataset(root))
-    sent = []
-    monkeypatch.setattr(module, 'all_gather_object',
-                        lambda data: sent.append(data) or [data])
-    with pytest.raises(ClassStatisticsError, match='got \\[9\\]'):
-        ClassStatisticsHook().before_train(runner)
-    [(status, message)] = sent
-    assert status == 'error'
-    assert message.startswith('ClassStatisticsError: ')
-    assert 'got [9]' in message
+def test_cache_error_on_rank0_is_raised_on_every_rank(tmp_path, data_root,
+                                                     monkeypatch):
+    ranks = ThreadRanks(monkeypatch, 2)
+    runners = [
+        mock_runner(tmp_path / 'work', build_dataset(data_root))
+        for _ in range(2)
+    ]
 
+    def fail(*args):
+        raise PermissionError('cannot stat')
 
-def test_cache_write_is_atomic(tmp_path, monkeypatch):
-    target = tmp_path / 'cache' / 'stats.json'
-
-    def fail(src, dst):
-        raise OSError('disk full')
-
-    monkeypatch.setattr(os, 'replace', fail)
-    with pytest.raises(OSError):
-        module._write_atomic(str(target), b'{}')
-    assert not target.exists()
-    assert not list(target.parent.iterdir())  # no temporary file left
-
-
-def test_failed_cache_write_is_a_warning(runner, monkeypatch):
-    def fail(path, data):
-        raise OSError('read-only file system')
-
-    monkeypatch.setattr(module, '_write_atomic', fail)
-    hook = ClassStatisticsHook(scheme='inverse_log')
-    hook.before_train(runner)  # trains on with the counted statistics
-    assert hook.class_weights is not None
-    warnings = ' '.join(str(c) for c in runner.logger.warning.call_args_list)
-    assert 'could not write the cache' in warnings
-    assert 'read-only file system' in warnings
+    monkeypatch.setattr(module, '_cache_name', fail)
+    errors = ranks.run(
+        lambda r: ClassStatisticsHook().before_train(runners[r]))
+    assert isinstance(errors[0], PermissionError)
+    assert isinstance(errors[1], RuntimeError)
+    assert ranks.reduced == [[2], [2]]  # the flags only, then raised

@@ -4,7 +4,8 @@ OCRNet, and the ``record_maps`` API of ``OCRPlusHead`` it reads.
 The real short runs through ``tools/train.py`` and ``tools/test.py`` are in
 ``tests/test_tools/test_region_visualization_run.py``.
 """
-from unittest.mock import Mock
+from itertools import count
+from unittest.mock import Mock, PropertyMock
 
 import cv2
 import numpy as np
@@ -15,6 +16,7 @@ from mmengine.model import BaseTTAModel
 from mmengine.structures import PixelData
 from mmseg.registry import HOOKS, MODELS
 from mmseg.structures import SegDataSample
+from mmseg.visualization import SegLocalVisualizer
 
 from mmseg_ocr_plus.engine.hooks import region_visualization_hook as rvh
 from mmseg_ocr_plus.engine.hooks.region_visualization_hook import (
@@ -203,14 +205,30 @@ def batches(tmp_path_factory):
     return result
 
 
+VISUALIZERS = count()
+
+
 def mock_runner(model, iteration=7):
+    """A ``Mock()`` runner with a real ``SegLocalVisualizer`` whose
+    ``dataset_meta`` is set as the val and test loops set it, and whose
+    ``add_image`` is a ``Mock``."""
     runner = Mock()
     runner.model = model
     runner.iter = iteration
-    for loop in (runner.val_loop, runner.test_loop):
-        loop.dataloader.dataset.metainfo = dict(
-            classes=CLASSES, palette=PALETTE)
+    runner.visualizer = SegLocalVisualizer(name=f'rvh{next(VISUALIZERS)}')
+    runner.visualizer.dataset_meta = dict(classes=CLASSES, palette=PALETTE)
+    runner.visualizer.add_image = Mock()
     return runner
+
+
+def spy_texts(runner):
+    """The tile labels the hook draws, one list per picture."""
+    texts = []
+    vis = runner.visualizer
+    original = vis.draw_texts
+    vis.draw_texts = lambda t, *args, **kwargs: texts.append(t) or original(
+        t, *args, **kwargs)
+    return texts
 
 
 def run_epoch(hook, runner, model, batches, mode='val'):
@@ -231,6 +249,11 @@ def ocr_head(model):
     return model.decode_head[-1]
 
 
+def tile(picture, row, col, shape=ORI):
+    return picture[row * shape[0]:(row + 1) * shape[0],
+                   col * shape[1]:(col + 1) * shape[1]]
+
+
 def test_registered():
     hook = HOOKS.build(dict(type='RegionVisualizationHook', num_images=2))
     assert isinstance(hook, RegionVisualizationHook)
@@ -241,6 +264,8 @@ def test_registered():
 def test_draws_first_n_images_then_stops_recording(model, batches, mode,
                                                    monkeypatch):
     runner = mock_runner(model)
+    if mode == 'test':  # a test run has no train loop: runner.iter unread
+        type(runner).iter = PropertyMock(side_effect=AssertionError)
     hook = RegionVisualizationHook(num_images=3)
     recording = []  # per batch: was the head recording during it?
     head = ocr_head(model)
@@ -263,15 +288,78 @@ def test_draws_first_n_images_then_stops_recording(model, batches, mode,
     ]
     for c in calls:
         picture = c.args[1]
-        assert c.kwargs['step'] == 7
+        assert c.args[2] == (7 if mode == 'val' else 0)  # the step
         # 2 rows; max(3, top_k + 1) = 4 tiles of ORI size a row.
         assert picture.shape == (2 * ORI[0], 4 * ORI[1], 3)
         assert picture.dtype == np.uint8
         assert picture.std() > 10  # not blank
+        assert tile(picture, 0, 3).std() < 1  # the unused tile
     # Nothing kept after the epoch.
     assert head.recorded_maps is None
     assert head.record_maps is False
-    assert hook._head is None
+    assert hook._head is None and hook._model is None
+
+
+def test_tiles_are_the_image_and_drawn_by_the_visualizer(model, batches):
+    """Row 1 holds the image and the label maps in the dataset palette
+    (``SegLocalVisualizer``); row 2 the heat maps over the image."""
+    runner = mock_runner(model)
+    runner.visualizer.alpha = 1.0  # opaque label maps
+    batch = dict(
+        inputs=batches[0]['inputs'][:1],
+        data_samples=[batches[0]['data_samples'][0].clone()])
+    batch['data_samples'][0].gt_sem_seg.data[:] = 4  # 'car' everywhere
+    run_epoch(RegionVisualizationHook(num_images=1), runner, model, [batch])
+    picture = runner.visualizer.add_image.call_args.args[1]
+    image = cv2.imread(batch['data_samples'][0].img_path)[..., ::-1]
+    # Below the tile labels (drawn at the top left): exact pixels.
+    bottom = slice(ORI[0] // 2, ORI[0])
+    np.testing.assert_array_equal(tile(picture, 0, 0)[bottom], image[bottom])
+    gt = tile(picture, 0, 1)[bottom]
+    assert (gt == PALETTE[4]).all(-1).mean() > 0.9  # car's colour
+    for col in range(4):  # heat maps over the image
+        heat = tile(picture, 1, col)[bottom].astype(int)
+        assert np.abs(heat - image[bottom]).mean() > 10
+
+
+def test_heat_maps_are_the_gather_weights_and_the_attention(batches):
+    """The heat maps drawn are the head's gather weights (a softmax over
+    positions at ``gather_scale``) of the named classes and the attention to
+    ``region`` upsampled to the features (pooled query), each brought to the
+    image."""
+    cfg = tiny_ocrnet_cfg()
+    cfg.decode_head[1].update(gather_scale=2.0, query_pool=2)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg).eval()
+    block = ocr_head(model).object_context_block
+    for project in (block.query_project, block.key_project):
+        project[-1].conv.weight.data *= 30  # an attention that varies
+    runner = mock_runner(model)
+    texts = spy_texts(runner)
+    drawn = []
+    vis = runner.visualizer
+    original = vis.draw_featmap
+    vis.draw_featmap = lambda m, *args, **kwargs: drawn.append(m[0]) or (
+        original(m, *args, **kwargs))
+    hook = RegionVisualizationHook(num_images=1, top_k=2, region='tree')
+    outputs = run_epoch(hook, runner, model, batches[:1])
+    head = ocr_head(model)
+    head.record_maps = True  # the same forward pass, recorded here
+    with torch.no_grad():
+        model.val_step(batches[0])
+    soft, attention = (head.recorded_maps[k][0]
+                       for k in ('soft_regions', 'attention'))
+    head.record_maps = False
+    assert attention.shape[1:] == (4, 8) and soft.shape[1:] == (8, 16)
+    top = [CLASSES.index(text[len('region '):]) for text in texts[0][3:5]]
+    weights = (2.0 * soft[top].flatten(1)).softmax(1).view(2, 8, 16)
+    attended = torch.nn.functional.interpolate(
+        attention[None, 2:3], (8, 16), mode='bilinear')[0]
+    expected = rvh.to_original(model, head, torch.cat([weights, attended]),
+                               outputs[0][0].metainfo, ORI)
+    # Relative: the maps are small (gather weights ~1 / (8 * 16)).
+    torch.testing.assert_close(torch.stack(drawn), expected, rtol=1e-5,
+                               atol=1e-9)
 
 
 def test_every_epoch_starts_counting_again(model, batches):
@@ -292,7 +380,7 @@ def test_fewer_images_than_num_images(model, batches):
 
 
 def test_maps_are_brought_to_the_image_as_the_logits(model, batches):
-    """``_to_original`` undoes the padding (32x48 padded to 32x64) and the
+    """``to_original`` undoes the padding (32x48 padded to 32x64) and the
     resize as MMSeg does: on the last-stage logits it gives the prediction.
     """
     batch = batches[0]
@@ -303,33 +391,29 @@ def test_maps_are_brought_to_the_image_as_the_logits(model, batches):
         logits = model._forward(data['inputs'])  # [2, K, 8, 16]
     for i, sample in enumerate(outputs):
         assert sample.metainfo['img_padding_size'] == (0, 16, 0, 0)
-        mapped = rvh._to_original(logits[i], sample.metainfo, ORI, False)
+        mapped = rvh.to_original(model, ocr_head(model), logits[i],
+                                 sample.metainfo, ORI)
         torch.testing.assert_close(mapped, sample.seg_logits.data)
-        assert torch.equal(
-            mapped.argmax(0), sample.pred_sem_seg.data[0])
+        assert torch.equal(mapped.argmax(0), sample.pred_sem_seg.data[0])
 
 
-def test_flip_is_undone():
-    maps = torch.zeros(1, 4, 6)
-    maps[0, :, 0] = 1  # left column
-    meta = dict(img_shape=(4, 6), flip=True, flip_direction='horizontal')
-    out = rvh._to_original(maps, meta, (4, 6), False)
-    assert out[0, :, -1].eq(1).all() and out[0, :, 0].eq(0).all()
+@pytest.mark.parametrize('direction, flipped', [('horizontal', (0, -1)),
+                                                ('vertical', (-1, 0))])
+def test_flip_is_undone(model, direction, flipped):
+    maps = torch.zeros(2, 4, 6)
+    maps[:, 0, 0] = 1  # top left corner
+    meta = dict(img_shape=(4, 6), flip=True, flip_direction=direction)
+    out = rvh.to_original(model, ocr_head(model), maps, meta, (4, 6))
+    assert out.shape == (2, 4, 6)
+    assert out[:, flipped[0], flipped[1]].eq(1).all() and out.sum() == 2
 
 
-def test_labels_name_top_k_classes_and_region(model, batches,
-                                              monkeypatch):
-    texts = []
-    original = rvh._label
-
-    def spy(tile, text):
-        texts.append(text)
-        return original(tile, text)
-
-    monkeypatch.setattr(rvh, '_label', spy)
+def test_labels_name_top_k_classes_and_region(model, batches):
     runner = mock_runner(model)
+    texts = spy_texts(runner)
     hook = RegionVisualizationHook(num_images=1, top_k=2, region='sky')
     outputs = run_epoch(hook, runner, model, batches[:1])
+    texts = texts[0]
     assert texts[:3] == ['image', 'ground truth', 'prediction']
     pred = outputs[0][0].pred_sem_seg.data.flatten()
     area = torch.bincount(pred, minlength=K)
@@ -340,23 +424,19 @@ def test_labels_name_top_k_classes_and_region(model, batches,
             f'region {CLASSES[order[0]]}', f'region {CLASSES[order[1]]}'
         ]
     assert texts[5].startswith('attention to sky (max ')
+    assert len(texts) == 6
     picture = runner.visualizer.add_image.call_args.args[1]
     assert picture.shape == (2 * ORI[0], 3 * ORI[1], 3)  # max(3, 2 + 1)
 
 
-def test_default_region_is_the_largest_predicted_class(
-        model, batches, monkeypatch):
-    texts = []
-    original = rvh._label
-    monkeypatch.setattr(rvh, '_label',
-                        lambda tile, text: texts.append(text) or original(
-                            tile, text))
+def test_default_region_is_the_largest_predicted_class(model, batches):
     runner = mock_runner(model)
+    texts = spy_texts(runner)
     outputs = run_epoch(
-        RegionVisualizationHook(num_images=1, top_k=1), runner, model,
+        RegionVisualizationHook(num_images=1, top_k=2), runner, model,
         batches[:1])
-    region_label = texts[3]
-    assert texts[4].startswith(f'attention to {region_label[7:]} (max ')
+    region_label = texts[0][3]  # the first of the top_k regions
+    assert texts[0][5].startswith(f'attention to {region_label[7:]} (max ')
     pred = outputs[0][0].pred_sem_seg.data.flatten()
     area = torch.bincount(pred, minlength=K)
     assert area[CLASSES.index(region_label[7:])] == area.max()
@@ -381,6 +461,16 @@ def test_region_by_id_and_bad_regions(model):
     assert ocr_head(model).record_maps is False
 
 
+def test_dataset_meta_must_match_the_head(model):
+    runner = mock_runner(model)
+    runner.visualizer.dataset_meta = dict(
+        classes=CLASSES[:4], palette=PALETTE[:4])
+    with pytest.raises(
+            ValueError, match="expected 5 classes \\(the head's num_classes"
+            "\\) in the visualizer's dataset_meta, found 4"):
+        RegionVisualizationHook().before_run(runner)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match='top_k: expected an int >= 1, got 0'):
         RegionVisualizationHook(top_k=0)
@@ -389,6 +479,8 @@ def test_bad_arguments():
     with pytest.raises(TypeError, match='region: expected None, a class id '
                        'or a class name, got list'):
         RegionVisualizationHook(region=[1])
+    with pytest.raises(ValueError, match='tile_size: expected None or an int'):
+        RegionVisualizationHook(tile_size=8)
 
 
 def test_head_that_is_not_ocr_plus_head():
@@ -399,8 +491,7 @@ def test_head_that_is_not_ocr_plus_head():
             match=r'expected an OCRPlusHead at decode_head\[-1\], found '
             'FCNHead'):
         RegionVisualizationHook().before_run(runner)
-    with pytest.raises(IndexError, match='head_index=2: expected an index '
-                       'into the 2 decode head'):
+    with pytest.raises(IndexError, match='index 2 is out of range'):
         RegionVisualizationHook(head_index=2).before_run(runner)
 
 
@@ -422,12 +513,17 @@ def test_slide_inference_warns_once_and_draws_nothing(batches, monkeypatch):
     assert ocr_head(model).record_maps is False
 
 
-def test_tta_model_draws_nothing(model):
+def test_tta_model_warns_once_and_draws_nothing(monkeypatch):
+    messages = []
+    monkeypatch.setattr(rvh, 'print_log',
+                        lambda message, **kwargs: messages.append(message))
     runner = mock_runner(Mock(spec=BaseTTAModel))
     hook = RegionVisualizationHook()
     hook.before_run(runner)
     hook.before_test_epoch(runner)
     hook.after_test_iter(runner, 0, {}, [SegDataSample()])
+    hook.before_test_epoch(runner)
+    assert len(messages) == 1 and 'test-time augmentation' in messages[0]
     assert runner.visualizer.add_image.call_count == 0
 
 
@@ -450,26 +546,44 @@ def test_image_from_the_batch_without_img_path(model, batches):
     run_epoch(RegionVisualizationHook(num_images=2), runner, model, [batch])
     calls = runner.visualizer.add_image.call_args_list
     assert [c.args[0] for c in calls] == ['val_regions_0', 'val_regions_1']
-    assert calls[0].args[1].shape == (2 * ORI[0], 4 * ORI[1], 3)
+    picture = calls[0].args[1]
+    assert picture.shape == (2 * ORI[0], 4 * ORI[1], 3)
+    # The network input (BGR, 32x48) resized back to the image (RGB).
+    image = cv2.imread(batches[0]['data_samples'][0].img_path)[..., ::-1]
+    bottom = slice(ORI[0] // 2, ORI[0])
+    difference = tile(picture, 0, 0)[bottom].astype(int) - image[bottom]
+    assert np.abs(difference).mean() < 40  # resampled, same colours
 
 
-def test_tile_size_scales_large_images_down():
-    hook = RegionVisualizationHook(tile_size=100)
-    assert hook._tile_shape((1024, 2048)) == (50, 100)
-    assert hook._tile_shape((40, 80)) == (40, 80)
-    assert RegionVisualizationHook(tile_size=None)._tile_shape(
-        (1024, 2048)) == (1024, 2048)
+@pytest.mark.parametrize('tile_size, tile_shape', [(18, (12, 18)),
+                                                   (20, (13, 20)),
+                                                   (36, ORI), (100, ORI),
+                                                   (None, ORI)])
+def test_tile_size_scales_large_images_down(model, batches, tile_size,
+                                            tile_shape):
+    runner = mock_runner(model)
+    run_epoch(RegionVisualizationHook(num_images=1, tile_size=tile_size),
+              runner, model, batches[:1])
+    picture = runner.visualizer.add_image.call_args.args[1]
+    assert picture.shape == (2 * tile_shape[0], 4 * tile_shape[1], 3)
 
 
 def test_training_iterations_are_untouched(model, batches):
-    """The base ``Hook`` entry points of training still work (the hook
-    overrides none of its private helpers) and record nothing."""
+    """The train entry points record and draw nothing, even right after a
+    validation epoch began."""
     runner = mock_runner(model)
     hook = RegionVisualizationHook()
     hook.before_run(runner)
     hook.before_train_epoch(runner)
+    assert ocr_head(model).record_maps is False
     hook.before_train_iter(runner, 0, batches[0])
     hook.after_train_iter(runner, 0, batches[0], {})
     hook.after_train_epoch(runner)
     assert ocr_head(model).record_maps is False
+    assert runner.visualizer.add_image.call_count == 0
+
+    hook.before_val_epoch(runner)  # validation inside training
+    hook.after_train_iter(runner, 0, batches[0], {})
+    assert ocr_head(model).record_maps is True
+    hook.after_val_epoch(runner)
     assert runner.visualizer.add_image.call_count == 0

@@ -1,18 +1,14 @@
 """1x1 convs as batched matrix products equal ``F.conv2d``: values (float64,
 so rounding cannot hide an error), gradients, sliced weights, autocast dtype,
-the channels-last fallback, and the layer swap keeping parameters."""
+the channels-last fallback, and the layer built by ``conv_cfg`` keeping
+MMCV's parameters."""
 import pytest
 import torch
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model.weight_init import NormalInit
-from torch import nn
 
-from mmseg_ocr_plus.models.utils import (
-    PointwiseConv2d,
-    conv1x1,
-    pointwise_convs_as_matmul,
-)
+from mmseg_ocr_plus.models.utils import PointwiseConv2d, conv1x1
 
 
 @pytest.mark.parametrize('batch', [1, 3])
@@ -78,37 +74,28 @@ def test_pointwise_conv_rejects_other_convs(kwargs):
         PointwiseConv2d(4, 4, **kwargs)
 
 
-def test_swap_keeps_parameters_names_and_init():
+def test_conv_cfg_builds_it_with_conv2d_keys_and_init():
     torch.manual_seed(0)
-    model = nn.Sequential(
-        ConvModule(6, 4, 1, norm_cfg=dict(type='BN')),
-        ConvModule(4, 4, 3, padding=1),  # not 1x1: kept
-        nn.Conv2d(4, 4, 1, stride=2),  # strided: kept
-    )
-    keys = {k: v.shape for k, v in model.state_dict().items()}
-    params = {n: p for n, p in model.named_parameters()}
+    plain = ConvModule(6, 4, 1, norm_cfg=dict(type='BN'))
+    model = ConvModule(
+        6, 4, 1, norm_cfg=dict(type='BN'),
+        conv_cfg=dict(type='PointwiseConv2d'))
+    assert type(model.conv) is PointwiseConv2d
+    assert model.state_dict().keys() == plain.state_dict().keys()
+    model.load_state_dict(plain.state_dict())
     x = torch.randn(2, 6, 8, 8)
-    expected = model(x)
-    assert pointwise_convs_as_matmul(model) is model
-    assert type(model[0].conv) is PointwiseConv2d
-    assert type(model[1].conv) is nn.Conv2d
-    assert type(model[2]) is nn.Conv2d
-    assert {k: v.shape for k, v in model.state_dict().items()} == keys
-    for name, p in model.named_parameters():
-        assert p is params[name]  # the same Parameter objects
-    torch.testing.assert_close(model(x), expected)
+    torch.testing.assert_close(model(x), plain(x))
     # MMEngine's initialisers select layers by class name: Conv2d matches.
     NormalInit(mean=3.0, std=0.0, layer='Conv2d')(model)
-    assert torch.all(model[0].conv.weight == 3.0)
+    assert torch.all(model.conv.weight == 3.0)
 
 
-def test_swap_of_a_bare_conv_returns_the_new_layer():
-    conv = nn.Conv2d(4, 3, 1)
-    swapped = pointwise_convs_as_matmul(conv)
-    assert type(swapped) is PointwiseConv2d
-    assert swapped.weight is conv.weight and swapped.bias is conv.bias
-    kept = nn.Conv2d(4, 3, 3)
-    assert pointwise_convs_as_matmul(kept) is kept
+@pytest.mark.parametrize('kwargs', [
+    dict(kernel_size=3), dict(kernel_size=1, stride=2),
+    dict(kernel_size=1, groups=2)])
+def test_only_plain_1x1_convs(kwargs):
+    with pytest.raises(ValueError, match='Expected a 1x1 conv'):
+        PointwiseConv2d(4, 4, **kwargs)
 
 
 @pytest.mark.parametrize('channels_last', [False, True])
