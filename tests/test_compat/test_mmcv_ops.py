@@ -21,24 +21,12 @@ requires_cuda = pytest.mark.skipif(
 )
 
 
-def _pretend_importable(monkeypatch, module_name):
-    """Make ``importlib.util.find_spec(module_name)`` find a module."""
-    real_find_spec = importlib.util.find_spec
-
-    def find_spec(name, package=None):
-        if name == module_name:
-            return importlib.machinery.ModuleSpec(name, None)
-        return real_find_spec(name, package)
-
-    monkeypatch.setattr(importlib.util, 'find_spec', find_spec)
-
-
-def test_stand_in_left_out_with_full_mmcv(monkeypatch):
+def test_stand_in_left_out_with_full_mmcv(monkeypatch, fake_find_spec):
     import mmcv
 
     monkeypatch.delitem(sys.modules, 'mmcv.ops', raising=False)
     monkeypatch.delattr(mmcv, 'ops', raising=False)
-    _pretend_importable(monkeypatch, 'mmcv._ext')
+    fake_find_spec('mmcv._ext', True)
     assert not mmcv_ops.install()
     assert 'mmcv.ops' not in sys.modules
     assert 'ops' not in vars(mmcv)

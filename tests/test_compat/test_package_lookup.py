@@ -1,25 +1,10 @@
 """Tests for :mod:`mmseg_ocr_plus.compat.package_lookup`: ``mmseg::``
 config bases without ``pkg_resources``."""
-import importlib
-import importlib.machinery
-import importlib.util
 import os
 
 import pytest
 
 from mmseg_ocr_plus.compat import package_lookup
-
-
-def _pretend_importable(monkeypatch, module_name):
-    """Make ``importlib.util.find_spec(module_name)`` find a module."""
-    real_find_spec = importlib.util.find_spec
-
-    def find_spec(name, package=None):
-        if name == module_name:
-            return importlib.machinery.ModuleSpec(name, None)
-        return real_find_spec(name, package)
-
-    monkeypatch.setattr(importlib.util, 'find_spec', find_spec)
 
 
 def test_config_inherits_mmseg_base(tmp_path):
@@ -39,19 +24,7 @@ def test_config_inherits_mmseg_base(tmp_path):
     assert cfg.crop_size == (64, 64)
 
 
-def _pretend_missing(monkeypatch, module_name):
-    """Make ``importlib.util.find_spec(module_name)`` find nothing."""
-    real_find_spec = importlib.util.find_spec
-
-    def find_spec(name, package=None):
-        if name == module_name:
-            return None
-        return real_find_spec(name, package)
-
-    monkeypatch.setattr(importlib.util, 'find_spec', find_spec)
-
-
-def test_package_helpers_replaced_in_mmengine(monkeypatch):
+def test_package_helpers_replaced_in_mmengine(monkeypatch, fake_find_spec):
     import mmengine.utils
     from mmengine.config import config as mmengine_config
     from mmengine.utils import package_utils
@@ -62,7 +35,7 @@ def test_package_helpers_replaced_in_mmengine(monkeypatch):
         for name in names:
             if name in vars(module):
                 monkeypatch.setattr(module, name, getattr(module, name))
-    _pretend_missing(monkeypatch, 'pkg_resources')
+    fake_find_spec('pkg_resources', False)
     assert package_lookup.install()
     for module in modules:
         assert module.is_installed is package_lookup.is_installed
@@ -81,6 +54,6 @@ def test_package_helpers_replaced_in_mmengine(monkeypatch):
         package_lookup.get_installed_path('surely_not_an_installed_package')
 
 
-def test_package_helpers_left_alone_with_pkg_resources(monkeypatch):
-    _pretend_importable(monkeypatch, 'pkg_resources')
+def test_package_helpers_left_alone_with_pkg_resources(fake_find_spec):
+    fake_find_spec('pkg_resources', True)
     assert not package_lookup.install()
