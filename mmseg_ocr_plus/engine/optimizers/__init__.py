@@ -1,3 +1,4 @@
+from .amp import enable_amp
 from .autocast_optim_wrapper import AutocastOptimWrapper
 
-__all__ = ['AutocastOptimWrapper']
+__all__ = ['AutocastOptimWrapper', 'enable_amp']
