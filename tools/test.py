@@ -5,9 +5,14 @@ The arguments are MMSeg's own ``tools/test.py``'s. Differences:
 
 - ``mmseg_ocr_plus`` is imported first, so its compatibility fixes are in
   place before the config is parsed and the checkpoint is loaded;
-- the config, the checkpoint and the data root of the test dataset are
-  checked before the ``Runner`` is built: a bad input is one line on stderr
-  and exit status 2, and no work directory is created;
+- the config, the checkpoint and the data root of the test dataset
+  (images there, each with its label map) are checked before the
+  ``Runner`` is built: a bad input is one line on stderr and exit status 2,
+  and no work directory is created;
+- the checkpoint loads strictly: keys or shapes that differ from the
+  model's stop the run with one line naming the file
+  (``CheckpointMatchHook``), unless ``--allow-partial`` is given; label
+  maps are checked against the dataset's classes as they load;
 - ``--launcher pytorch`` also runs on CPU (gloo).
 
 Example::
@@ -33,6 +38,7 @@ from mmseg_ocr_plus.utils.preflight import (
     check_config_path,
     check_dataloaders,
     run_tool,
+    set_label_classes,
 )
 
 
@@ -42,6 +48,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         description='MMSeg test (and eval) a model')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--allow-partial',
+        action='store_true',
+        default=False,
+        help='test with a checkpoint whose keys or shapes differ from the '
+        'model\'s: matching weights only, the rest as initialised, as '
+        'MMEngine does, logging every key skipped')
     parser.add_argument(
         '--work-dir',
         help=('if specified, the evaluation metric results will be dumped '
@@ -121,8 +134,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
     Raises:
         InvalidInputError: For a missing config, checkpoint or dataset path.
-        UnreadableImageError: While testing, for an unreadable image.
-            ``run_tool`` prints either as one line, exit status 2.
+        UnreadableCheckpointError, CheckpointMismatchError: For a
+            checkpoint that cannot load, or does not fit the model.
+        UnreadableImageError, InvalidLabelMapError: While testing.
+            ``run_tool`` prints each as one line, exit status 2.
     """
     args = parse_args(argv)
 
@@ -141,6 +156,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                                 osp.splitext(osp.basename(args.config))[0])
 
     cfg.load_from = args.checkpoint
+    cfg.custom_hooks = [
+        *cfg.get('custom_hooks', []),
+        dict(
+            type='CheckpointMatchHook',
+            checkpoint=args.checkpoint,
+            allow_partial=args.allow_partial)
+    ]
     if args.show or args.show_dir:
         trigger_visualization_hook(cfg, args)
     if args.tta:
@@ -153,6 +175,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
     check_dataloaders(cfg, ('test_dataloader', ))
+    set_label_classes(cfg, ('test_dataloader', ))
 
     # add output_dir in metric
     if args.out is not None:

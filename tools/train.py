@@ -5,9 +5,16 @@ The arguments are MMSeg's own ``tools/train.py``'s. Differences:
 - ``mmseg_ocr_plus`` is imported first, so its compatibility fixes (MMSeg on
   mmcv-lite, ``mmseg::`` config inheritance, resuming on torch >= 2.6) are
   in place before the config is parsed;
-- the config, and the data roots of the train and val datasets, are
-  checked before the ``Runner`` is built: a bad input is one line on stderr
-  and exit status 2, and no work directory is created;
+- the config, and the data roots of the train and val datasets (images
+  there, each with its label map), are checked before the ``Runner`` is
+  built: a bad input is one line on stderr and exit status 2, and no work
+  directory is created;
+- checkpoints (``load_from``, ``--resume``) load strictly: keys or shapes
+  that differ from the model's stop the run with one line naming the file
+  (``CheckpointMatchHook``), unless ``--allow-partial`` is given; label
+  maps are checked against the dataset's classes as they load;
+- checkpoints are written atomically (``AtomicSaveRunner``); a
+  non-finite loss stops the run (``NonFiniteLossHook``, in our configs);
 - ``--amp`` uses MMEngine's ``AmpOptimWrapper`` (float16, dynamic loss
   scale) on a GPU and ``AutocastOptimWrapper`` (bfloat16) on the CPU;
 - ``--launcher pytorch`` also runs on CPU (gloo), see
@@ -21,7 +28,6 @@ Example::
     bash tools/dist_train.sh CONFIG 4 --amp
 """
 import argparse
-import logging
 import os
 import os.path as osp
 import sys
@@ -29,21 +35,18 @@ from typing import Optional, Sequence
 
 import mmseg_ocr_plus  # noqa: F401  # isort: skip  (compat fixes first)
 from mmengine.config import Config, DictAction
-from mmengine.device import get_device
-from mmengine.logging import print_log
-from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
+from mmseg_ocr_plus.engine import AtomicSaveRunner
+from mmseg_ocr_plus.engine.optimizers import enable_amp
 from mmseg_ocr_plus.utils.cpu_distributed import setup_cpu_distributed
 from mmseg_ocr_plus.utils.preflight import (
-    InvalidInputError,
     check_config_path,
     check_dataloaders,
+    resume_checkpoint,
     run_tool,
+    set_label_classes,
 )
-
-# Where MMEngine's AmpOptimWrapper (float16 + GradScaler) can run.
-AMP_DEVICES = ('cuda', 'npu', 'mlu', 'musa')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -56,6 +59,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         action='store_true',
         default=False,
         help='resume from the latest checkpoint in the work_dir automatically')
+    parser.add_argument(
+        '--allow-partial',
+        action='store_true',
+        default=False,
+        help='load a checkpoint (load_from, --resume) whose keys or shapes '
+        'differ from the model\'s: matching weights only, as MMEngine does, '
+        'logging every key skipped (e.g. to fine-tune on other classes)')
     parser.add_argument(
         '--amp',
         action='store_true',
@@ -86,37 +96,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
-def enable_amp(cfg: Config) -> None:
-    """Switch ``cfg.optim_wrapper`` to mixed precision for the device.
-
-    Args:
-        cfg (Config): The config; ``optim_wrapper`` is changed in place.
-
-    Raises:
-        InvalidInputError: If the config's wrapper is not ``OptimWrapper``.
-    """
-    wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
-    if wrapper_type in ('AmpOptimWrapper', 'AutocastOptimWrapper'):
-        print_log(
-            f'AMP training is already enabled in your config '
-            f'({wrapper_type}).',
-            logger='current',
-            level=logging.WARNING)
-        return
-    if wrapper_type != 'OptimWrapper':
-        raise InvalidInputError(
-            f'--amp: expected optim_wrapper.type OptimWrapper, got '
-            f'{wrapper_type}')
-    device = get_device()
-    if device in AMP_DEVICES:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.loss_scale = 'dynamic'
-    else:  # no GradScaler here: bfloat16, which needs no loss scaling
-        cfg.optim_wrapper.type = 'AutocastOptimWrapper'
-        cfg.optim_wrapper.device_type = device
-        cfg.optim_wrapper.dtype = 'bfloat16'
-
-
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Check the inputs, build the ``Runner`` and train.
 
@@ -125,9 +104,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             ``None``.
 
     Raises:
-        InvalidInputError: For a missing config file or dataset path.
-        UnreadableImageError: While training, for an unreadable image.
-            ``run_tool`` prints either as one line, exit status 2.
+        InvalidInputError: For a missing config file or dataset path, or
+            a ``last_checkpoint`` naming no file.
+        UnreadableCheckpointError, CheckpointMismatchError: For a
+            checkpoint that cannot load, or does not fit the model.
+        UnreadableImageError, InvalidLabelMapError, NonFiniteLossError:
+            While training. ``run_tool`` prints each as one line, exit
+            status 2.
     """
     args = parse_args(argv)
 
@@ -142,6 +125,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             for key in ('val_dataloader', 'val_cfg', 'val_evaluator')):
         loaders.append('val_dataloader')  # the Runner will validate
     check_dataloaders(cfg, loaders)
+    set_label_classes(cfg, loaders)
 
     # work_dir is determined in this priority: CLI > segment in file > filename
     if args.work_dir is not None:
@@ -153,10 +137,20 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if args.amp:
         enable_amp(cfg)
     cfg.resume = args.resume
+    checkpoint = (resume_checkpoint(cfg, cfg.work_dir)
+                  if args.resume else cfg.get('load_from'))
+    if checkpoint:
+        cfg.custom_hooks = [
+            *cfg.get('custom_hooks', []),
+            dict(
+                type='CheckpointMatchHook',
+                checkpoint=checkpoint,
+                allow_partial=args.allow_partial)
+        ]
     setup_cpu_distributed(cfg)
 
     if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
+        runner = AtomicSaveRunner.from_cfg(cfg)
     else:
         runner = RUNNERS.build(cfg)
     runner.train()

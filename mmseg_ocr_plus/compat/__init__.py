@@ -8,12 +8,18 @@ cross-entropy fix (which imports MMSeg's loss module) last.
 import functools
 
 from . import checkpoint_loader, cross_entropy, mmcv_ops, package_lookup
-from .checkpoint_loader import PretrainedDownloadError
+from .checkpoint_loader import (
+    PretrainedDownloadError,
+    UnreadableCheckpointError,
+    UnsafeCheckpointError,
+)
 from .cross_entropy import ignore_safe_cross_entropy
 from .mmcv_ops import MissingOpError
 
-__all__ = ['MissingOpError', 'PretrainedDownloadError', 'apply_compat',
-           'ignore_safe_cross_entropy']
+__all__ = [
+    'MissingOpError', 'PretrainedDownloadError', 'UnreadableCheckpointError',
+    'UnsafeCheckpointError', 'apply_compat', 'ignore_safe_cross_entropy'
+]
 
 
 @functools.cache

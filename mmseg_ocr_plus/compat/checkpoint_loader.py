@@ -12,12 +12,21 @@ checkpoints hold, so loads stay ``weights_only`` and no other ``torch.load``
 is widened (``builtins.getattr``, which pickle uses for ``HistoryBuffer.mean``
 and which reaches anything, maps to a guard returning only listed methods);
 (2) raise :class:`PretrainedDownloadError`, one line naming the checkpoint,
-its URL and the ways on, for a failed download of remote weights.
+its URL and the ways on, for a failed download of remote weights; (3) raise
+:class:`UnreadableCheckpointError` for a file that is truncated or not a
+PyTorch checkpoint, and :class:`UnsafeCheckpointError` for one holding a
+pickled object that ``weights_only`` loading refuses: one line naming the
+file and the reason. PyTorch's own messages advise re-running with
+``weights_only=False`` ("will likely succeed"), which would run the pickle;
+that advice is dropped, and nothing from the refused file has run.
 """
 import contextlib
 import functools
+import os.path as osp
 import pickle
-from typing import Any, Dict, FrozenSet, Iterator
+import re
+import zipfile
+from typing import Any, Dict, FrozenSet, Iterator, Optional
 
 import mmengine
 import torch
@@ -29,6 +38,15 @@ REMOTE_PREFIXES = ('http://', 'https://', 'open-mmlab://', 'openmmlab://',
 
 class PretrainedDownloadError(OSError):
     """A remote checkpoint (pretrained weights) could not be downloaded."""
+
+
+class UnreadableCheckpointError(ValueError):
+    """A checkpoint file is truncated, empty or not a PyTorch checkpoint."""
+
+
+class UnsafeCheckpointError(UnreadableCheckpointError):
+    """A checkpoint holds a pickled object that is not weights or MMEngine
+    training state; ``weights_only`` loading refused it before it ran."""
 
 
 def needs_safe_globals() -> bool:
@@ -60,7 +78,7 @@ def guarded_getattr(obj: Any, name: Any) -> Any:
     found = getattr(obj, '__qualname__', type(obj).__qualname__)
     raise pickle.UnpicklingError(
         f'Expected getattr to fetch one of {expected}, got getattr({found}, '
-        f'{name!r}); weights_only loading allows no other getattr.')
+        f'{name!r}); checkpoints load no other getattr.')
 
 
 @functools.cache
@@ -104,13 +122,101 @@ def install() -> bool:
         try:
             with allow:
                 return load_checkpoint(cls, filename, *args, **kwargs)
-        except OSError as err:  # URLError, HTTPError, ConnectionError
-            if not str(filename).startswith(REMOTE_PREFIXES):
+        except pickle.UnpicklingError as err:
+            error = (refused_checkpoint(str(filename), err)
+                     or unreadable_checkpoint(str(filename), err))
+            if error is None:
                 raise
-            from ..utils.pretrained import download_error_message
-            raise PretrainedDownloadError(
-                download_error_message(filename, err)) from err
+        except FileNotFoundError:
+            raise  # MMEngine's own message names the file
+        except OSError as err:  # URLError, HTTPError, ConnectionError
+            if str(filename).startswith(REMOTE_PREFIXES):
+                from ..utils.pretrained import download_error_message
+                raise PretrainedDownloadError(
+                    download_error_message(filename, err)) from err
+            error = unreadable_checkpoint(str(filename), err)
+            if error is None:
+                raise
+        except (RuntimeError, EOFError, KeyError, ValueError) as err:
+            error = unreadable_checkpoint(str(filename), err)
+            if error is None:
+                raise
+        # Outside the except clause, without the cause: PyTorch's message
+        # advises weights_only=False.
+        raise error
 
     wrapped.installed_by = __name__
     CheckpointLoader.load_checkpoint = classmethod(wrapped)
     return True
+
+
+# How torch.save's format of torch < 1.6 (a pickle) starts.
+LEGACY_MAGIC = b'\x80\x02\x8a\x0al\xfc\x9cF\xf9'
+
+# A refused weights_only load names what it refused in one of these forms.
+REFUSED_OBJECT_PATTERNS = (
+    r'GLOBAL ([\w.]+)',  # a function or class: 'GLOBAL posix.system'
+    r"but got <class '([^']+)'>",  # a type: numpy's ObjectDType
+    r'(getattr\([^)]*\))',  # guarded_getattr's message
+)
+
+
+def refused_checkpoint(
+        filename: str,
+        err: pickle.UnpicklingError) -> Optional[UnsafeCheckpointError]:
+    """The error for a ``weights_only`` load that refused a pickled object
+    (None for any other unpickling error); the message names the file and
+    the object, and carries none of PyTorch's advice."""
+    message = str(err)
+    if 'Weights only load failed' not in message:
+        return None
+    for pattern in REFUSED_OBJECT_PATTERNS:
+        match = re.search(pattern, message)
+        if match:
+            found = match.group(1)
+            break
+    else:
+        return None  # not an object refused: the file is not a pickle
+    return UnsafeCheckpointError(
+        f'checkpoint {filename!r}: refused: it holds a pickled {found}, '
+        'but a checkpoint may hold only weights and MMEngine training '
+        'state; nothing from the file was run')
+
+
+def unreadable_checkpoint(
+        filename: str,
+        err: BaseException) -> Optional[UnreadableCheckpointError]:
+    """The error for a local file that ``torch.load`` could not read,
+    naming the file and what is wrong with it; None when the file is not
+    to blame (a zip archive PyTorch can read, e.g. a bad ``map_location``)."""
+    if not osp.isfile(filename):
+        return None
+    size = osp.getsize(filename)
+    with open(filename, 'rb') as f:
+        head = f.read(8)
+    if size == 0:
+        reason = 'the file is empty (0 bytes)'
+    elif head.startswith(b'PK') and not zipfile.is_zipfile(filename):
+        reason = (f'it is truncated: {size} bytes that start like a PyTorch '
+                  'checkpoint (a zip archive) but lack its end, as a '
+                  'copy or a save cut off leaves it')
+    elif zipfile.is_zipfile(filename):
+        if 'PytorchStreamReader' not in str(err):
+            return None
+        reason = ('a zip archive without the layout torch.save writes: '
+                  f'{first_sentence(err)}')
+    elif head.startswith(LEGACY_MAGIC):
+        reason = ('a PyTorch checkpoint in the format of torch < 1.6 that '
+                  f'does not unpickle ({type(err).__name__}); it may be '
+                  'truncated')
+    else:
+        reason = (f'not a PyTorch checkpoint: expected a file saved by '
+                  f'torch.save, found {size} bytes starting {head!r}')
+    return UnreadableCheckpointError(
+        f'checkpoint {filename!r}: cannot load it: {reason}')
+
+
+def first_sentence(err: BaseException) -> str:
+    """The first sentence of an error message, on one line."""
+    message = ' '.join(str(err).split())
+    return message.split('. ')[0].rstrip('.')

@@ -1,6 +1,15 @@
-from .hooks import ClassStatisticsHook, RegionVisualizationHook
+from .hooks import (
+    CheckpointMatchHook,
+    ClassStatisticsHook,
+    NonFiniteLossError,
+    NonFiniteLossHook,
+    RegionVisualizationHook,
+)
 from .optimizers import AutocastOptimWrapper
+from .runners import AtomicSaveRunner
 
 __all__ = [
-    'AutocastOptimWrapper', 'ClassStatisticsHook', 'RegionVisualizationHook'
+    'AtomicSaveRunner', 'AutocastOptimWrapper', 'CheckpointMatchHook',
+    'ClassStatisticsHook', 'NonFiniteLossError', 'NonFiniteLossHook',
+    'RegionVisualizationHook'
 ]

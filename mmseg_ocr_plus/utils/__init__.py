@@ -1,5 +1,6 @@
 """Functions the tools call: model complexity, distributed setup on CPU,
-input checks and the message for failed downloads."""
+input checks, checkpoint/model comparison and the message for failed
+downloads."""
 from .complexity import ModelComplexity, PartComplexity, model_complexity
 from .cpu_distributed import setup_cpu_distributed
 from .preflight import (
@@ -7,13 +8,22 @@ from .preflight import (
     check_checkpoint_path,
     check_config_path,
     check_dataloaders,
+    resume_checkpoint,
     run_tool,
+    set_label_classes,
 )
 from .pretrained import checkpoint_url, download_error_message
+from .state_dict_check import (
+    CheckpointMismatchError,
+    StateDictMismatch,
+    compare_state_dicts,
+)
 
 __all__ = [
-    'InvalidInputError', 'ModelComplexity', 'PartComplexity',
-    'check_checkpoint_path', 'check_config_path', 'check_dataloaders',
-    'checkpoint_url', 'download_error_message', 'model_complexity',
-    'run_tool', 'setup_cpu_distributed'
+    'CheckpointMismatchError', 'InvalidInputError', 'ModelComplexity',
+    'PartComplexity', 'StateDictMismatch', 'check_checkpoint_path',
+    'check_config_path', 'check_dataloaders', 'checkpoint_url',
+    'compare_state_dicts', 'download_error_message', 'model_complexity',
+    'resume_checkpoint', 'run_tool', 'set_label_classes',
+    'setup_cpu_distributed'
 ]

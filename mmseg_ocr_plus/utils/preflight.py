@@ -14,22 +14,31 @@ paths: ``ann_file`` and every ``data_prefix`` entry are joined to
 ``data_root`` unless they are absolute. Wrappers are followed: ``dataset``
 (``RepeatDataset``, ``ClassBalancedDataset``, ``MultiImageMixDataset``) and
 ``datasets`` (``ConcatDataset``). Remote paths (``s3://...``) and datasets
-with ``backend_args`` are left to their file backend.
+with ``backend_args`` are left to their file backend. A dataset that lists
+its image directory (no ``ann_file``) must find images there, each with its
+label map, as MMSeg's ``BaseSegDataset.load_data_list`` pairs them.
+
+:func:`set_label_classes` gives ``LoadAnnotationsChecked`` its dataset's
+number of classes; :func:`resume_checkpoint` finds the checkpoint
+``--resume`` loads, and refuses a ``last_checkpoint`` that names no file.
 
 :func:`run_tool` prints these errors, and the package's own errors that name
-a bad file (an unreadable image, a bad label map, a failed download), as one
-line with exit status 2.
+a bad file or a fault (an unreadable image, a bad label map, a bad
+checkpoint, a failed download, a non-finite loss), as one line with exit
+status 2.
 """
 from __future__ import annotations
 
+import inspect
 import os.path as osp
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Optional
 
 __all__ = [
     'InvalidInputError', 'check_checkpoint_path', 'check_config_path',
-    'check_dataloaders', 'run_tool'
+    'check_dataloaders', 'resume_checkpoint', 'run_tool',
+    'set_label_classes'
 ]
 
 # Printed with a missing dataset root whose name says it is the demo one.
@@ -43,12 +52,21 @@ class InvalidInputError(ValueError):
 
 
 def input_errors() -> tuple:
-    """The errors whose message names the bad input (file or option)."""
-    from ..compat import PretrainedDownloadError
+    """The errors whose message names the bad input (file or option), or
+    the fault that stopped a run."""
+    from ..compat import PretrainedDownloadError, UnreadableCheckpointError
     from ..datasets.class_statistics import ClassStatisticsError
-    from ..datasets.transforms import UnreadableImageError
-    return (InvalidInputError, UnreadableImageError, ClassStatisticsError,
-            PretrainedDownloadError)
+    from ..datasets.transforms import (
+        InvalidLabelMapError,
+        UnreadableImageError,
+    )
+    from ..engine.hooks import NonFiniteLossError
+    from ..engine.runners import CheckpointSaveError
+    from .state_dict_check import CheckpointMismatchError
+    return (InvalidInputError, UnreadableImageError, InvalidLabelMapError,
+            ClassStatisticsError, PretrainedDownloadError,
+            UnreadableCheckpointError, CheckpointMismatchError,
+            NonFiniteLossError, CheckpointSaveError)
 
 
 def one_line(error: BaseException) -> str:
@@ -188,6 +206,133 @@ def _check_dataset(name: str, dataset: Mapping) -> None:
             raise InvalidInputError(
                 f'{name}.ann_file {ann_file!r}: expected an annotation '
                 f'file, found {_found(path)} at {osp.abspath(path)}')
+    prefixes = dataset.get('data_prefix') or {}
+    img_dir = prefixes.get('img_path')
+    if not ann_file and isinstance(img_dir, str) and img_dir:
+        seg_dir = prefixes.get('seg_map_path')
+        _check_pairs(name, dataset, resolve(img_dir),
+                     resolve(seg_dir) if isinstance(seg_dir, str) else None)
+
+
+def _check_pairs(name: str, dataset: Mapping, img_dir: str,
+                 seg_dir: Optional[str]) -> None:
+    """Images in ``img_dir``, each with its label map in ``seg_dir``, found
+    as ``BaseSegDataset.load_data_list`` finds them."""
+    if _is_remote(img_dir) or (seg_dir and _is_remote(seg_dir)):
+        return
+    img_suffix = _dataset_arg(dataset, 'img_suffix')
+    seg_suffix = _dataset_arg(dataset, 'seg_map_suffix')
+    if not isinstance(img_suffix, str) or not isinstance(seg_suffix, str):
+        return  # an unknown dataset type: the Runner will say
+    images = sorted(_files(img_dir, img_suffix))
+    if not images:
+        raise InvalidInputError(
+            f'{name}: no images in {osp.abspath(img_dir)} (searched '
+            f"'**/*{img_suffix}', the dataset's img_suffix); expected this "
+            "split's images there, or set img_suffix or data_prefix with "
+            '--cfg-options')
+    if not seg_dir:
+        return
+    missing = [
+        image[:-len(img_suffix)] + seg_suffix for image in images
+        if not osp.isfile(
+            osp.join(seg_dir, image[:-len(img_suffix)] + seg_suffix))
+    ]
+    if missing:
+        raise InvalidInputError(
+            f'{name}: {len(missing)} of {len(images)} images in '
+            f'{osp.abspath(img_dir)} have no label map in '
+            f'{osp.abspath(seg_dir)} (searched '
+            f"'<image path without {img_suffix}>{seg_suffix}', e.g. "
+            f'{missing[0]}); expected one label map per image')
+
+
+def _files(directory: str, suffix: str) -> Iterator[str]:
+    """Paths relative to ``directory`` of the files ending in ``suffix``,
+    in every subdirectory (``mmengine.fileio.list_dir_or_file``)."""
+    from mmengine.fileio import list_dir_or_file
+    return list_dir_or_file(
+        directory, list_dir=False, suffix=suffix, recursive=True)
+
+
+def _dataset_class(dataset: Mapping) -> Optional[type]:
+    """The registered class of a dataset config, if any."""
+    from mmseg.registry import DATASETS
+    dataset_type = dataset.get('type')
+    if isinstance(dataset_type, type):
+        return dataset_type
+    return DATASETS.get(dataset_type) if isinstance(dataset_type,
+                                                    str) else None
+
+
+def _dataset_arg(dataset: Mapping, arg: str) -> Any:
+    """A dataset argument: the config's, else its class's default."""
+    if arg in dataset:
+        return dataset[arg]
+    cls = _dataset_class(dataset)
+    for klass in (cls.__mro__ if cls else ()):
+        if '__init__' in vars(klass):
+            parameter = inspect.signature(
+                klass.__init__).parameters.get(arg)
+            if parameter is not None and (parameter.default
+                                          is not parameter.empty):
+                return parameter.default
+    return None
+
+
+def set_label_classes(cfg: Mapping, keys: Sequence[str]) -> None:
+    """Give each ``LoadAnnotationsChecked`` without ``num_classes`` its
+    dataset's number of classes (``metainfo.classes`` of the config, else
+    of the dataset class), so that it checks the label values.
+
+    Args:
+        cfg (Mapping): The parsed config; changed in place.
+        keys (Sequence[str]): Data loader keys, e.g.
+            ``('train_dataloader', )``; absent ones are skipped.
+    """
+    for key in keys:
+        loader = cfg.get(key)
+        if not loader or 'dataset' not in loader:
+            continue
+        for _, dataset in _leaf_datasets(loader['dataset'], key):
+            metainfo = dataset.get('metainfo') or {}
+            classes = metainfo.get('classes')
+            if classes is None:
+                cls = _dataset_class(dataset)
+                classes = getattr(cls, 'METAINFO', {}).get('classes')
+            if not classes:
+                continue
+            for transform in dataset.get('pipeline') or ():
+                if (isinstance(transform, Mapping) and transform.get('type')
+                        == 'LoadAnnotationsChecked'
+                        and transform.get('num_classes') is None):
+                    transform['num_classes'] = len(classes)
+
+
+def resume_checkpoint(cfg: Mapping, work_dir: str) -> Optional[str]:
+    """The checkpoint that ``--resume`` loads: ``load_from``, else the file
+    that ``work_dir/last_checkpoint`` names (None without one: training
+    starts afresh, as MMEngine does).
+
+    Raises:
+        InvalidInputError: If ``last_checkpoint`` is empty or names a
+            local file that does not exist.
+    """
+    if cfg.get('load_from'):
+        return cfg['load_from']
+    record = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(record):
+        return None
+    with open(record) as f:
+        last = f.read().strip()
+    if not last or not (_is_remote(last) or osp.isfile(last)):
+        found = (f'names {last!r}, which does not exist'
+                 if last else 'is empty')
+        raise InvalidInputError(
+            f'--resume: {record} {found}; expected the path of the last '
+            'checkpoint saved there; resume from another with --resume '
+            '--cfg-options load_from=PATH')
+    return last
 
 
 def _found(path: str) -> str:

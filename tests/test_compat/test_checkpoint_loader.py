@@ -1,6 +1,7 @@
 """Tests for :mod:`mmseg_ocr_plus.compat.checkpoint_loader`: MMEngine
-checkpoints load with ``weights_only`` where torch defaults to it, and a
-failed download of pretrained weights is one clear error."""
+checkpoints load with ``weights_only`` where torch defaults to it; a failed
+download of pretrained weights, a damaged file and a refused pickle are each
+one clear error."""
 import os
 import pickle
 import socket
@@ -15,7 +16,12 @@ from mmengine.optim.scheduler.param_scheduler import OneCycleParamScheduler
 from mmengine.runner.checkpoint import CheckpointLoader, save_checkpoint
 from mmengine.utils import digit_version
 
-from mmseg_ocr_plus.compat import PretrainedDownloadError, checkpoint_loader
+from mmseg_ocr_plus.compat import (
+    PretrainedDownloadError,
+    UnreadableCheckpointError,
+    UnsafeCheckpointError,
+    checkpoint_loader,
+)
 from mmseg_ocr_plus.utils import checkpoint_url
 
 requires_weights_only_default = pytest.mark.skipif(
@@ -157,7 +163,7 @@ def test_runner_resume(tmp_path):
             'getattr',
         ),
         (_Call(getattr, np.ndarray, 'tofile'), 'getattr'),
-        (_Call(os.system, 'echo unsafe'), 'blocked'),
+        (_Call(os.system, 'echo unsafe'), 'posix.system'),
         (_Unrelated(), '_Unrelated'),
         (np.array([1, 'a'], dtype=object), 'ObjectDType'),
     ],
@@ -173,8 +179,64 @@ def test_runner_resume(tmp_path):
 def test_unsafe_checkpoint_rejected(tmp_path, payload, message):
     path = str(tmp_path / 'evil.pth')
     torch.save({'state_dict': {}, 'message_hub': payload}, path)
-    with pytest.raises(pickle.UnpicklingError, match=message):
+    with pytest.raises(UnsafeCheckpointError) as info:
         CheckpointLoader.load_checkpoint(path)
+    text = str(info.value)
+    assert text.startswith(f"checkpoint '{path}': refused: it holds a "
+                           'pickled ')
+    assert message in text
+    assert text.endswith('nothing from the file was run')
+    # PyTorch's advice to load with weights_only=False is not passed on.
+    assert 'weights_only' not in text and 'safe_globals' not in text
+    assert '\n' not in text
+    assert info.value.__cause__ is None and info.value.__context__ is None
+
+
+@requires_weights_only_default
+def test_nothing_runs_from_a_refused_pickle(tmp_path):
+    marker = tmp_path / 'ran'
+    path = str(tmp_path / 'evil.pth')
+    torch.save({'meta': _Call(os.system, f'touch {marker}')}, path)
+    with pytest.raises(UnsafeCheckpointError, match='posix.system'):
+        CheckpointLoader.load_checkpoint(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    'content, reason',
+    [
+        (lambda good: good[:len(good) // 2],
+         'it is truncated: {size} bytes that start like a PyTorch checkpoint '
+         '(a zip archive) but lack its end, as a copy or a save cut off '
+         'leaves it'),
+        (lambda good: b'',
+         'the file is empty (0 bytes)'),
+        (lambda good: b'model: hrnet\n',
+         "not a PyTorch checkpoint: expected a file saved by torch.save, "
+         "found {size} bytes starting b'model: h'"),
+    ],
+    ids=['truncated', 'empty', 'text'])
+def test_damaged_checkpoint_is_named(tmp_path, content, reason):
+    good = tmp_path / 'good.pth'
+    torch.save({'state_dict': {'w': torch.ones(64, 64)}}, good)
+    path = tmp_path / 'iter_6.pth'
+    path.write_bytes(content(good.read_bytes()))
+    with pytest.raises(UnreadableCheckpointError) as info:
+        CheckpointLoader.load_checkpoint(str(path))
+    size = path.stat().st_size
+    assert str(info.value) == (f"checkpoint '{path}': cannot load it: "
+                               f'{reason.format(size=size)}')
+
+
+def test_a_good_file_with_a_bad_map_location_is_not_blamed(tmp_path):
+    path = str(tmp_path / 'good.pth')
+    torch.save({'state_dict': {'w': torch.ones(2)}}, path)
+
+    def bad_location(storage, location):
+        raise RuntimeError('no such device')
+
+    with pytest.raises(RuntimeError, match='no such device'):
+        CheckpointLoader.load_checkpoint(path, map_location=bad_location)
 
 
 def test_getattr_guard_lists_what_checkpoints_hold():

@@ -33,3 +33,7 @@ model = dict(
             loss_decode=dict(
                 type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
     ])
+# Stop at the first NaN/inf loss, before it is saved; --cfg-options
+# custom_hooks=[] turns it off. A leaf adding hooks keeps it with
+# custom_hooks = [*_base_.custom_hooks, dict(type=...)].
+custom_hooks = [dict(type='NonFiniteLossHook')]

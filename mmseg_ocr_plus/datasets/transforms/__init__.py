@@ -1,11 +1,12 @@
 from .class_aware_crop import ClassAwareRandomCrop
 from .loading import (
+                      InvalidLabelMapError,
                       LoadAnnotationsChecked,
                       LoadImageFromFileChecked,
                       UnreadableImageError,
 )
 
 __all__ = [
-    'ClassAwareRandomCrop', 'LoadAnnotationsChecked',
+    'ClassAwareRandomCrop', 'InvalidLabelMapError', 'LoadAnnotationsChecked',
     'LoadImageFromFileChecked', 'UnreadableImageError'
 ]

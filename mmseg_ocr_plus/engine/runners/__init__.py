@@ -1,0 +1,4 @@
+"""Runners."""
+from .atomic_save_runner import AtomicSaveRunner, CheckpointSaveError
+
+__all__ = ['AtomicSaveRunner', 'CheckpointSaveError']
