@@ -12,7 +12,10 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 CONFIG_DIR = Path(__file__).parents[1] / 'configs'
-LEAVES = sorted(p for p in CONFIG_DIR.rglob('*.py') if '_base_' not in p.parts)
+# SegFix configs build a boundary model, not a segmentor: tested in
+# tests/test_models/test_segmentors/test_segfix.py.
+LEAVES = sorted(p for p in CONFIG_DIR.rglob('*.py')
+                if '_base_' not in p.parts and 'segfix' not in p.parts)
 BACKBONES = ('hr18s', 'hr18', 'hr48', 'r50-d8', 'r101-d8')
 
 
@@ -44,7 +47,11 @@ def test_config_loads(path):
     assert [h.num_classes for h in cfg.model.decode_head] == [num_classes] * 2
     assert cfg.custom_imports == dict(
         imports=['mmseg_ocr_plus'], allow_failed_imports=False)
-    assert cfg.model.type == 'OCRCascadeEncoderDecoder'
+    if '-stock_' in path.name:  # stock MMSeg, for side-by-side benchmarks
+        assert cfg.model.type == 'CascadeEncoderDecoder'
+    else:
+        assert cfg.model.type in ('OCRCascadeEncoderDecoder',
+                                  'MultiScaleAttentionOCR')
     max_iters = cfg.train_cfg.max_iters
     for scheduler in cfg.param_scheduler:
         assert scheduler.end <= max_iters
@@ -67,7 +74,9 @@ def test_model_runs_loss_and_predict(path):
         samples.append(s)
     model.train()
     losses = model.loss(inputs, samples)
-    assert set(losses) >= {'decode_0.loss_ce', 'decode_1.loss_ce'}
+    # the OCR head's loss may be RMI ('-rmi' recipes): any 'loss_' item
+    assert 'decode_0.loss_ce' in losses
+    assert any(k.startswith('decode_1.loss_') for k in losses)
     sum(v for k, v in losses.items() if 'loss' in k).backward()
     model.eval()
     with torch.no_grad():

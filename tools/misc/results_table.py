@@ -31,7 +31,10 @@ def _cell(value: object) -> str:
 
 
 def _our_metric(model: dict, name: str) -> Optional[float]:
-    for result in model.get('Results') or []:
+    results = model.get('Results') or []
+    if not isinstance(results, list):  # MMSeg's layout: published figures
+        return None
+    for result in results:
         if name in result.get('Metrics', {}):
             return result['Metrics'][name]
     return None
@@ -53,7 +56,9 @@ def render(metafile: Path = METAFILE) -> List[str]:
             ]
         download = f"[model]({zoo['Weights']})" if 'Weights' in zoo else '-'
         row = [
-            'OCRNet', meta['Architecture'][0], meta['Crop Size'],
+            # 'OCRNet', or 'OCRNet + RMI' for a recipe
+            ' + '.join(meta['Architecture'][1:]),
+            meta['Architecture'][0], meta['Crop Size'],
             meta['Lr schd'],
             zoo.get('Memory (GB)'),
             zoo.get('Inf time (fps)'),

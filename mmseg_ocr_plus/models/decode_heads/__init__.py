@@ -1,4 +1,5 @@
+from .asp_ocr_head import ASPOCRHead
 from .ocr_plus_head import OCRPlusHead
 from .soft_region_head import SoftRegionHead
 
-__all__ = ['OCRPlusHead', 'SoftRegionHead']
+__all__ = ['ASPOCRHead', 'OCRPlusHead', 'SoftRegionHead']
