@@ -1,10 +1,10 @@
 from .decode_heads import ASPOCRHead, OCRPlusHead, SoftRegionHead
 from .losses import OhemCrossEntropyLoss, RMILoss
-from .segmentors import OCRCascadeEncoderDecoder
+from .segmentors import MultiScaleAttentionOCR, OCRCascadeEncoderDecoder
 from .utils import resize_concat_conv3x3, shared_transform_inputs
 
 __all__ = [
-    'ASPOCRHead', 'OCRCascadeEncoderDecoder', 'OhemCrossEntropyLoss',
-    'OCRPlusHead', 'RMILoss', 'SoftRegionHead', 'resize_concat_conv3x3',
-    'shared_transform_inputs'
+    'ASPOCRHead', 'MultiScaleAttentionOCR', 'OCRCascadeEncoderDecoder',
+    'OhemCrossEntropyLoss', 'OCRPlusHead', 'RMILoss', 'SoftRegionHead',
+    'resize_concat_conv3x3', 'shared_transform_inputs'
 ]
