@@ -1,3 +1,4 @@
+from .backbones import ReferenceHRModule, ReferenceHRNet
 from .decode_heads import ASPOCRHead, OCRPlusHead, SoftRegionHead
 from .losses import OhemCrossEntropyLoss, RMILoss
 from .segmentors import MultiScaleAttentionOCR, OCRCascadeEncoderDecoder
@@ -5,6 +6,7 @@ from .utils import resize_concat_conv3x3, shared_transform_inputs
 
 __all__ = [
     'ASPOCRHead', 'MultiScaleAttentionOCR', 'OCRCascadeEncoderDecoder',
-    'OhemCrossEntropyLoss', 'OCRPlusHead', 'RMILoss', 'SoftRegionHead',
-    'resize_concat_conv3x3', 'shared_transform_inputs'
+    'OhemCrossEntropyLoss', 'OCRPlusHead', 'RMILoss', 'ReferenceHRModule',
+    'ReferenceHRNet', 'SoftRegionHead', 'resize_concat_conv3x3',
+    'shared_transform_inputs'
 ]

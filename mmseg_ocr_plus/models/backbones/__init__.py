@@ -1,0 +1,3 @@
+from .reference_hrnet import ReferenceHRModule, ReferenceHRNet
+
+__all__ = ['ReferenceHRModule', 'ReferenceHRNet']
