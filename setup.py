@@ -32,6 +32,9 @@ setup(
     packages=find_packages(exclude=('configs', 'tools', 'tests')),
     install_requires=parse_requirements('runtime') +
     parse_requirements('mminstall'),
-    extras_require={'tests': parse_requirements('tests')},
+    extras_require={
+        'deploy': parse_requirements('deploy'),
+        'tests': parse_requirements('tests'),
+    },
     license='Apache License 2.0',
 )

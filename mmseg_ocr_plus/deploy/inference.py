@@ -1,0 +1,68 @@
+"""One call that turns a trained segmentor into its fast inference form.
+
+Opt-in: a model that never passes through :func:`prepare_for_inference`
+runs the default path, bit for bit.
+"""
+from typing import Optional
+
+import torch
+from torch import nn
+from torch.nn.modules.dropout import _DropoutNd
+
+from .autocast_forward import autocast_inference
+from .fold_batchnorm import fold_batchnorm
+
+__all__ = ['prepare_for_inference', 'remove_dropout']
+
+AUTOCAST_DTYPES = (torch.bfloat16, torch.float16)
+
+
+def remove_dropout(model: nn.Module) -> int:
+    """Replace every dropout layer by ``nn.Identity`` (a no-op in eval).
+
+    Args:
+        model (nn.Module): Changed in place.
+
+    Returns:
+        int: The number of layers replaced.
+    """
+    found = [(parent, name) for parent in model.modules()
+             for name, child in parent.named_children()
+             if isinstance(child, (_DropoutNd, nn.AlphaDropout))]
+    for parent, name in found:
+        setattr(parent, name, nn.Identity())
+    return len(found)
+
+
+def prepare_for_inference(model: nn.Module,
+                          dtype: Optional[torch.dtype] = None) -> nn.Module:
+    """Eval mode, BatchNorm folded, dropout removed, optional autocast.
+
+    After it, ``model._forward(inputs)`` and ``model.predict(inputs,
+    data_samples)`` run the fast path. fp32 logits stay within about 1e-5
+    of the unfolded model's (the folded weights round differently).
+
+    Args:
+        model (nn.Module): A segmentor; changed in place (no training after
+            this: the BatchNorm layers are gone).
+        dtype (torch.dtype, optional): ``torch.bfloat16`` (CPU) or
+            ``torch.float16`` (CUDA) to run ``_forward`` and
+            ``encode_decode`` under ``torch.autocast`` with fp32 outputs;
+            ``None`` or ``torch.float32`` for fp32. Defaults to None.
+
+    Returns:
+        nn.Module: ``model``.
+
+    Raises:
+        ValueError: For another ``dtype``.
+    """
+    if dtype is not None and dtype != torch.float32 and (
+            dtype not in AUTOCAST_DTYPES):
+        raise ValueError('Expected dtype None, torch.float32, torch.bfloat16 '
+                         f'or torch.float16, got {dtype}')
+    model.eval()
+    fold_batchnorm(model)
+    remove_dropout(model)
+    if dtype in AUTOCAST_DTYPES:
+        autocast_inference(model, dtype)
+    return model
