@@ -8,7 +8,7 @@ from .compat import apply_compat
 
 apply_compat()
 
-from . import datasets, engine, models  # noqa: E402,F401
+from . import datasets, engine, evaluation, models  # noqa: E402,F401
 from .deploy import prepare_for_inference  # noqa: E402
 from .version import __version__  # noqa: E402
 

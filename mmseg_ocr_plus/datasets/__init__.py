@@ -9,16 +9,20 @@ from .class_statistics import (
 )
 from .transforms import (
     ClassAwareRandomCrop,
+    GenerateSegFixTargets,
     LoadAnnotationsChecked,
     LoadImageFromFileChecked,
+    PackSegFixInputs,
     UnreadableImageError,
 )
 
 __all__ = [
     'ClassAwareRandomCrop',
     'ClassStatisticsError',
+    'GenerateSegFixTargets',
     'LoadAnnotationsChecked',
     'LoadImageFromFileChecked',
+    'PackSegFixInputs',
     'UnreadableImageError',
     'compute_class_weights',
     'count_class_pixels',

@@ -5,8 +5,11 @@ from .loading import (
                       LoadImageFromFileChecked,
                       UnreadableImageError,
 )
+from .pack_segfix_inputs import PackSegFixInputs
+from .segfix_targets import GenerateSegFixTargets
 
 __all__ = [
+    'GenerateSegFixTargets', 'PackSegFixInputs',
     'ClassAwareRandomCrop', 'InvalidLabelMapError', 'LoadAnnotationsChecked',
     'LoadImageFromFileChecked', 'UnreadableImageError'
 ]

@@ -1,4 +1,5 @@
 from .multi_scale_attention_ocr import MultiScaleAttentionOCR
 from .ocr_cascade_encoder_decoder import OCRCascadeEncoderDecoder
+from .segfix import SegFix
 
-__all__ = ['MultiScaleAttentionOCR', 'OCRCascadeEncoderDecoder']
+__all__ = ['SegFix', 'MultiScaleAttentionOCR', 'OCRCascadeEncoderDecoder']
