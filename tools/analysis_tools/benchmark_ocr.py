@@ -11,7 +11,6 @@ Example (the README's figures)::
     python tools/analysis_tools/benchmark_ocr.py --threads 2
 """
 import argparse
-import copy
 import json
 import logging
 import os
@@ -34,17 +33,12 @@ from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
+# The same model with MMSeg's own segmentor and heads.
+from mmseg_ocr_plus.utils.zoo_benchmark import stock_model_cfg
+
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = (
     REPO / 'configs/ocrnet_plus/ocrnet_hr18_4xb2-40k_cityscapes-512x1024.py')
-STOCK_TYPES = {
-    'OCRCascadeEncoderDecoder': 'CascadeEncoderDecoder',
-    'SoftRegionHead': 'FCNHead',
-    'OCRPlusHead': 'OCRHead',
-}
-# Options of ours that MMSeg's modules cannot express, with their defaults.
-OURS_ONLY = dict(
-    conv_bias=False, bottleneck_bias=False, gather_scale=1.0, query_pool=1)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -66,19 +60,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--memory-child', choices=['ours', 'stock'],
                         help=argparse.SUPPRESS)
     return parser.parse_args(argv)
-
-
-def stock_model_cfg(model_cfg: Config) -> Config:
-    """The same model with MMSeg's own segmentor and heads."""
-    cfg = copy.deepcopy(model_cfg)
-    cfg.type = STOCK_TYPES.get(cfg.type, cfg.type)
-    for head in cfg.decode_head:
-        for key, default in OURS_ONLY.items():
-            if head.pop(key, default) != default:
-                raise ValueError(f'{key}={head[key]!r} in {head.type} has no '
-                                 "equivalent in MMSeg's heads")
-        head.type = STOCK_TYPES.get(head.type, head.type)
-    return cfg
 
 
 def build_models(args: argparse.Namespace) -> Dict[str, torch.nn.Module]:
