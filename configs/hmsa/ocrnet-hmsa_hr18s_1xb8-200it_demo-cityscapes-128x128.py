@@ -15,3 +15,8 @@ model = dict(
     train_low_scale=0.5,
     scale_loss_weight=0.05,
     test_cfg=dict(mode='whole', scales=[0.5, 1.0], flip=False))
+# Pictures of the attention of each fused scale for the first 4 val/test
+# images (work_dir/<timestamp>/vis_data/vis_image/).
+custom_hooks = _base_.custom_hooks + [
+    dict(type='ScaleAttentionVisualizationHook', num_images=4),
+]

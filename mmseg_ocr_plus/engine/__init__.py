@@ -4,6 +4,7 @@ from .hooks import (
     NonFiniteLossError,
     NonFiniteLossHook,
     RegionVisualizationHook,
+    ScaleAttentionVisualizationHook,
 )
 from .optimizers import AutocastOptimWrapper
 from .runners import AtomicSaveRunner
@@ -11,5 +12,5 @@ from .runners import AtomicSaveRunner
 __all__ = [
     'AtomicSaveRunner', 'AutocastOptimWrapper', 'CheckpointMatchHook',
     'ClassStatisticsHook', 'NonFiniteLossError', 'NonFiniteLossHook',
-    'RegionVisualizationHook'
+    'RegionVisualizationHook', 'ScaleAttentionVisualizationHook'
 ]

@@ -3,6 +3,9 @@ from .checkpoint_match_hook import CheckpointMatchHook
 from .class_statistics_hook import ClassStatisticsHook
 from .non_finite_loss_hook import NonFiniteLossError, NonFiniteLossHook
 from .region_visualization_hook import RegionVisualizationHook
+from .scale_attention_visualization_hook import (
+    ScaleAttentionVisualizationHook,
+)
 
 __all__ = [
     'CheckpointMatchHook',
@@ -10,4 +13,5 @@ __all__ = [
     'NonFiniteLossError',
     'NonFiniteLossHook',
     'RegionVisualizationHook',
+    'ScaleAttentionVisualizationHook',
 ]
