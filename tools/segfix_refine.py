@@ -31,7 +31,6 @@ from mmengine.config import Config, DictAction
 from mmengine.dataset import pseudo_collate
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 from mmseg.evaluation import IoUMetric
 from mmseg.registry import DATASETS, MODELS
 
@@ -48,6 +47,7 @@ from mmseg_ocr_plus.utils.segfix_refinement import (
     direction_offsets,
     refine_label_map,
 )
+from mmseg_ocr_plus.utils.zoo_benchmark import load_weights
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -138,7 +138,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     cfg.model.pretrained = None
     model = revert_sync_batchnorm(MODELS.build(cfg.model))
-    load_checkpoint(model, args.checkpoint, map_location='cpu')
+    load_weights(model, args.checkpoint)  # strict: one line on a mismatch
     model.eval()
     ignore_index = model.decode_head.ignore_index
     scores = BeforeAfter(

@@ -18,7 +18,6 @@ from typing import Dict, Tuple
 
 import numpy as np
 import torch
-from numpy._core.multiarray import scalar as numpy_scalar
 from torch import Tensor
 
 from ..utils.preflight import InvalidInputError
@@ -34,9 +33,11 @@ __all__ = [
 STATE_DICT_KEYS = ('state_dict', 'model')
 # What a NumPy scalar in the file needs, under the module names that NumPy
 # 1.x (the released files) and 2.x write.
+_numpy_scalar = np.float64(0).__reduce__()[0]  # multiarray.scalar
 NUMPY_SCALAR_GLOBALS = [
-    numpy_scalar, (numpy_scalar, 'numpy.core.multiarray.scalar'), np.dtype,
-    np.dtypes.Float64DType
+    (_numpy_scalar, 'numpy._core.multiarray.scalar'),
+    (_numpy_scalar, 'numpy.core.multiarray.scalar'), np.dtype,
+    type(np.dtype('f8'))
 ]
 
 
@@ -111,17 +112,19 @@ def save_checkpoint(checkpoint: dict, path: str) -> None:
     ``path`` is either complete or untouched.
 
     Raises:
-        CheckpointFileError: If the directory of ``path`` does not exist.
+        CheckpointFileError: If the directory cannot be made or the file
+            cannot be written (e.g. a full disk).
     """
-    folder = osp.dirname(osp.abspath(path))
-    if not osp.isdir(folder):
-        raise CheckpointFileError(
-            f'{path}: expected an existing output directory, found nothing '
-            f'at {folder}')
     tmp = f'{path}.part'
     try:
+        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
         torch.save(checkpoint, tmp)
+        with open(tmp, 'r+b') as f:
+            os.fsync(f.fileno())  # on disk before it takes the name
         os.replace(tmp, path)
+    except OSError as err:
+        raise CheckpointFileError(
+            f'{path}: could not write it ({err.strerror or err})') from None
     finally:
         if osp.exists(tmp):
             os.remove(tmp)

@@ -7,7 +7,6 @@ from typing import Optional
 
 import torch
 from torch import nn
-from torch.nn.modules.dropout import _DropoutNd
 
 from .autocast_forward import autocast_inference
 from .fold_batchnorm import fold_batchnorm
@@ -15,6 +14,8 @@ from .fold_batchnorm import fold_batchnorm
 __all__ = ['prepare_for_inference', 'remove_dropout']
 
 AUTOCAST_DTYPES = (torch.bfloat16, torch.float16)
+DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d,
+            nn.AlphaDropout, nn.FeatureAlphaDropout)
 
 
 def remove_dropout(model: nn.Module) -> int:
@@ -28,7 +29,7 @@ def remove_dropout(model: nn.Module) -> int:
     """
     found = [(parent, name) for parent in model.modules()
              for name, child in parent.named_children()
-             if isinstance(child, (_DropoutNd, nn.AlphaDropout))]
+             if isinstance(child, DROPOUTS)]
     for parent, name in found:
         setattr(parent, name, nn.Identity())
     return len(found)

@@ -48,6 +48,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 from mmengine.visualization import Visualizer
 
+from mmseg_ocr_plus.compat import UnreadableCheckpointError
 from mmseg_ocr_plus.utils.preflight import (
     InvalidInputError,
     check_config_path,
@@ -82,7 +83,7 @@ REPO = Path(__file__).resolve().parents[2]
 OUR_METAFILE = REPO / 'configs/ocrnet_plus/metafile.yaml'
 # Errors that end one model's row, not the run.
 ROW_ERRORS = (CheckpointUnavailableError, CheckpointMismatchError,
-              InvalidInputError)
+              InvalidInputError, UnreadableCheckpointError)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

@@ -22,6 +22,7 @@ Example::
         --shape 128 256 --dynamic --postprocess
 """
 import argparse
+import importlib.util
 import sys
 from typing import Optional, Sequence
 
@@ -30,7 +31,6 @@ import torch
 from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 from mmseg.registry import MODELS
 
 from mmseg_ocr_plus.deploy import export_onnx, onnx_parity, synthetic_inputs
@@ -40,6 +40,7 @@ from mmseg_ocr_plus.utils.preflight import (
     check_config_path,
     run_tool,
 )
+from mmseg_ocr_plus.utils.zoo_benchmark import load_weights
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -81,13 +82,19 @@ def build_model(config: str, checkpoint: str) -> torch.nn.Module:
     cfg.model.pretrained = None
     cfg.model.get('backbone', {}).pop('init_cfg', None)
     model = revert_sync_batchnorm(MODELS.build(cfg.model))
-    load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    load_weights(model, checkpoint)  # strict: one line on a mismatch
     return model.eval()
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Export, check, print; exit status 1 if above the tolerance."""
     args = parse_args(argv)
+    missing = [m for m in ('onnx', 'onnxruntime')
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        raise InvalidInputError(
+            f'{" and ".join(missing)} not installed: expected the deploy '
+            "extra, pip install -e '.[deploy]'")
     h, w = args.shape
     if h < 32 or w < 32:
         raise InvalidInputError(f'--shape: expected H and W >= 32, got {h} '

@@ -62,7 +62,7 @@ class AtomicSaveRunner(Runner):
         try:
             super().save_checkpoint(out_dir, filename + PARTIAL_SUFFIX,
                                     **kwargs)
-            with open(partial, 'rb') as f:
+            with open(partial, 'r+b') as f:
                 os.fsync(f.fileno())  # on disk before it takes the name
             os.replace(partial, final)
         except BaseException as err:  # incl. KeyboardInterrupt
