@@ -65,12 +65,13 @@ def test_stock_and_ours_start_equal_and_stay_equal(tool, demo_config,
 
 
 def test_recipe_whose_model_differs_is_refused_before_training(
-        tool, demo_config, tmp_path):
+        tool, demo_config, demo_data_root, tiny_options, tmp_path):
+    options = tiny_options(demo_data_root)
     with pytest.raises(InvalidInputError, match='--recipe narrow: .* keys'):
         tool.main([
             '--work-dir', str(tmp_path), '--eval-interval', '1',
-            '--recipe', 'ours', str(demo_config),
-            '--recipe', 'narrow', str(demo_config),
+            '--recipe', 'ours', str(demo_config), *options,
+            '--recipe', 'narrow', str(demo_config), *options,
             'model.decode_head.1.channels=64'
         ])
     assert not any(tmp_path.iterdir())  # nothing written
