@@ -47,7 +47,7 @@ from mmseg_ocr_plus.utils.segfix_refinement import (
     direction_offsets,
     refine_label_map,
 )
-from mmseg_ocr_plus.utils.zoo_benchmark import load_weights
+from mmseg_ocr_plus.utils.state_dict_check import load_weights
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

@@ -17,7 +17,7 @@ from typing import Dict, List, Tuple
 import torch
 
 __all__ = ['CheckpointMismatchError', 'StateDictMismatch',
-           'compare_state_dicts']
+           'check_state_dict', 'compare_state_dicts', 'load_weights']
 
 # Groups listed in a summary before '... and N more'.
 MAX_GROUPS = 3
@@ -155,3 +155,44 @@ def _first(names: List[str]) -> str:
     if len(names) > MAX_GROUPS:
         shown += f' and {len(names) - MAX_GROUPS} more'
     return shown
+
+
+def check_state_dict(model: torch.nn.Module, state_dict: Dict[str,
+                                                              torch.Tensor],
+                     checkpoint: str) -> None:
+    """Raise unless the checkpoint has exactly the model's keys and shapes
+    (strict, as ``tools/test.py`` loads).
+
+    Raises:
+        CheckpointMismatchError: One line from
+            :meth:`~mmseg_ocr_plus.utils.state_dict_check.StateDictMismatch.summary`,
+            e.g. ``decode_head.*.conv_seg: checkpoint has 8 classes, the
+            config 19``.
+    """
+    mismatch = compare_state_dicts(model.state_dict(), state_dict)
+    if mismatch:
+        raise CheckpointMismatchError(
+            f'checkpoint {checkpoint} does not fit the config\'s model: '
+            f'{mismatch.summary()}; pass the config it was trained with')
+
+
+def load_weights(model: torch.nn.Module, checkpoint: str) -> dict:
+    """Check and load a checkpoint into ``model`` (CPU first).
+
+    Returns:
+        dict: The checkpoint's ``meta`` (empty if none).
+
+    Raises:
+        CheckpointMismatchError: See :func:`check_state_dict`.
+    """
+    from mmengine.runner import CheckpointLoader, load_state_dict
+    loaded = CheckpointLoader.load_checkpoint(
+        str(checkpoint), map_location='cpu')
+    state_dict = loaded.get('state_dict', loaded)
+    state_dict = {  # DDP's prefix, as Runner.load_checkpoint strips it
+        k[len('module.'):] if k.startswith('module.') else k: v
+        for k, v in state_dict.items()
+    }
+    check_state_dict(model, state_dict, str(checkpoint))
+    load_state_dict(model, state_dict, strict=False)
+    return loaded.get('meta') or {}

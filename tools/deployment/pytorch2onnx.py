@@ -40,7 +40,7 @@ from mmseg_ocr_plus.utils.preflight import (
     check_config_path,
     run_tool,
 )
-from mmseg_ocr_plus.utils.zoo_benchmark import load_weights
+from mmseg_ocr_plus.utils.state_dict_check import load_weights
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

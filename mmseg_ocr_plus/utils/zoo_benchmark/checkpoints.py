@@ -12,12 +12,16 @@ of classes; MMEngine itself only warns and evaluates a half-loaded model).
 import os.path as osp
 import re
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 
 from ...converters.checkpoint_file import sha256_of as sha256sum
-from ..state_dict_check import CheckpointMismatchError, compare_state_dicts
+from ..state_dict_check import (
+    CheckpointMismatchError,
+    check_state_dict,
+    load_weights,
+)
 
 __all__ = [
     'CheckpointMismatchError', 'CheckpointUnavailableError',
@@ -112,44 +116,3 @@ def zoo_hash_prefix(path: str) -> Optional[str]:
     which ``torch.hub`` checks against the SHA-256."""
     found = re.search(r'-([0-9a-f]{8,})\.pth$', osp.basename(path))
     return found.group(1) if found else None
-
-
-def check_state_dict(model: torch.nn.Module, state_dict: Dict[str,
-                                                              torch.Tensor],
-                     checkpoint: str) -> None:
-    """Raise unless the checkpoint has exactly the model's keys and shapes
-    (strict, as ``tools/test.py`` loads).
-
-    Raises:
-        CheckpointMismatchError: One line from
-            :meth:`~mmseg_ocr_plus.utils.state_dict_check.StateDictMismatch.summary`,
-            e.g. ``decode_head.*.conv_seg: checkpoint has 8 classes, the
-            config 19``.
-    """
-    mismatch = compare_state_dicts(model.state_dict(), state_dict)
-    if mismatch:
-        raise CheckpointMismatchError(
-            f'checkpoint {checkpoint} does not fit the config\'s model: '
-            f'{mismatch.summary()}; pass the config it was trained with')
-
-
-def load_weights(model: torch.nn.Module, checkpoint: Path) -> dict:
-    """Check and load a checkpoint into ``model`` (CPU first).
-
-    Returns:
-        dict: The checkpoint's ``meta`` (empty if none).
-
-    Raises:
-        CheckpointMismatchError: See :func:`check_state_dict`.
-    """
-    from mmengine.runner import CheckpointLoader, load_state_dict
-    loaded = CheckpointLoader.load_checkpoint(
-        str(checkpoint), map_location='cpu')
-    state_dict = loaded.get('state_dict', loaded)
-    state_dict = {  # DDP's prefix, as Runner.load_checkpoint strips it
-        k[len('module.'):] if k.startswith('module.') else k: v
-        for k, v in state_dict.items()
-    }
-    check_state_dict(model, state_dict, str(checkpoint))
-    load_state_dict(model, state_dict, strict=False)
-    return loaded.get('meta') or {}
