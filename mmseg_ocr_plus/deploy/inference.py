@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .autocast_forward import autocast_inference
+from .entry_points import wrap_entry_points
 from .fold_batchnorm import fold_batchnorm
 
 __all__ = ['prepare_for_inference', 'remove_dropout']
@@ -36,8 +36,10 @@ def remove_dropout(model: nn.Module) -> int:
 
 
 def prepare_for_inference(model: nn.Module,
-                          dtype: Optional[torch.dtype] = None) -> nn.Module:
-    """Eval mode, BatchNorm folded, dropout removed, optional autocast.
+                          dtype: Optional[torch.dtype] = None,
+                          channels_last: Optional[bool] = None) -> nn.Module:
+    """Eval mode, BatchNorm folded, dropout removed, channels-last, optional
+    autocast.
 
     After it, ``model._forward(inputs)`` and ``model.predict(inputs,
     data_samples)`` run the fast path. fp32 logits stay within about 1e-5
@@ -50,6 +52,11 @@ def prepare_for_inference(model: nn.Module,
             ``torch.float16`` (CUDA) to run ``_forward`` and
             ``encode_decode`` under ``torch.autocast`` with fp32 outputs;
             ``None`` or ``torch.float32`` for fp32. Defaults to None.
+        channels_last (bool, optional): Weights and activations in
+            channels-last memory format. None: on where the model's
+            parameters are on the CPU, where it was measured to pay (HRNet-W18
+            OCRNet, 1x3x512x1024, 2 cores: 1.53 s against 2.26 s in fp32,
+            0.83 s against 1.46 s in bf16), off elsewhere. Defaults to None.
 
     Returns:
         nn.Module: ``model``.
@@ -61,9 +68,14 @@ def prepare_for_inference(model: nn.Module,
             dtype not in AUTOCAST_DTYPES):
         raise ValueError('Expected dtype None, torch.float32, torch.bfloat16 '
                          f'or torch.float16, got {dtype}')
+    if channels_last is None:
+        param = next(model.parameters(), None)
+        channels_last = param is not None and param.device.type == 'cpu'
     model.eval()
     fold_batchnorm(model)
     remove_dropout(model)
-    if dtype in AUTOCAST_DTYPES:
-        autocast_inference(model, dtype)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    wrap_entry_points(
+        model, dtype if dtype in AUTOCAST_DTYPES else None, channels_last)
     return model

@@ -1,6 +1,7 @@
-"""Training hooks."""
+"""Training and test hooks."""
 from .checkpoint_match_hook import CheckpointMatchHook
 from .class_statistics_hook import ClassStatisticsHook
+from .fast_inference_hook import FastInferenceHook
 from .non_finite_loss_hook import NonFiniteLossError, NonFiniteLossHook
 from .region_visualization_hook import RegionVisualizationHook
 from .scale_attention_visualization_hook import (
@@ -10,6 +11,7 @@ from .scale_attention_visualization_hook import (
 __all__ = [
     'CheckpointMatchHook',
     'ClassStatisticsHook',
+    'FastInferenceHook',
     'NonFiniteLossError',
     'NonFiniteLossHook',
     'RegionVisualizationHook',

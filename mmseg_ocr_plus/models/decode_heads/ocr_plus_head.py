@@ -24,7 +24,10 @@ same function with less work:
 * optionally (``lowres_bottleneck``), on ``resize_concat`` inputs (HRNet),
   the 3x3 conv before the OCR block convolves the 8x-upsampled level at its
   own resolution (:func:`~mmseg_ocr_plus.models.utils.resize_concat_conv3x3`);
-* both softmaxes run in fp32 under autocast.
+* both softmaxes run in fp32 under autocast;
+* channels-last features (``prepare_for_inference`` on CPU) are read as
+  ``[B, N, C]`` matrices, so the gather and the attention run without a
+  layout copy (the NCHW path is unchanged and keeps MMSeg zoo parity).
 
 For visualisation (``RegionVisualizationHook``) the head can keep the soft
 regions and the object attention of its last forward pass: set
@@ -49,9 +52,30 @@ from ..utils import conv1x1, resize_concat_conv3x3, shared_transform_inputs
 
 
 def softmax_fp32(x: Tensor, dim: int, scale: float = 1.0) -> Tensor:
-    """``softmax(scale * x)``, scaled and computed in fp32 whatever the
-    autocast dtype of ``x``."""
-    return F.softmax(x.float() * scale, dim=dim)
+    """``softmax(scale * x)``, scaled and computed in fp32 (or fp64) whatever
+    the autocast dtype of ``x``."""
+    if x.dtype != torch.float64:
+        x = x.float()
+    return F.softmax(x * scale, dim=dim)
+
+
+def is_channels_last(x: Tensor) -> bool:
+    """Whether ``x`` is a 4-D channels-last tensor (and not also
+    contiguous, as maps with one channel or 1x1 maps are)."""
+    return (x.dim() == 4 and not x.is_contiguous()
+            and x.is_contiguous(memory_format=torch.channels_last))
+
+
+def pixel_rows(x: Tensor) -> Tensor:
+    """``[B, C, H, W]`` channels-last -> ``[B, N, C]``, a view."""
+    B, C = x.shape[:2]
+    return x.permute(0, 2, 3, 1).reshape(B, -1, C)
+
+
+def channels_last_map(rows: Tensor, h: int, w: int) -> Tensor:
+    """``[B, N, C]`` -> ``[B, C, h, w]`` channels-last, a view."""
+    B, _, C = rows.shape
+    return rows.view(B, h, w, C).permute(0, 3, 1, 2)
 
 
 def norm_act(module: ConvModule, x: Tensor) -> Tensor:
@@ -89,9 +113,13 @@ class SpatialGather(nn.Module):
             Tensor: ``[B, C, K, 1]`` region representations.
         """
         probs = softmax_fp32(logits.flatten(2), 2, self.scale)  # [B, K, N]
-        # [B, C, N] @ [B, N, K]: the product runs in the features' dtype.
-        regions = torch.matmul(feats.flatten(2),
-                               probs.to(feats.dtype).transpose(1, 2))
+        probs = probs.to(feats.dtype)  # the product runs in their dtype
+        if is_channels_last(feats):
+            # [B, K, N] @ [B, N, C]
+            regions = torch.matmul(probs, pixel_rows(feats)).transpose(1, 2)
+        else:
+            # [B, C, N] @ [B, N, K]
+            regions = torch.matmul(feats.flatten(2), probs.transpose(1, 2))
         return regions.unsqueeze(3)  # [B, C, K, 1]
 
 
@@ -184,19 +212,27 @@ class ObjectContextBlock(nn.Module):
         if self.query_pool > 1:
             query = F.max_pool2d(feats, self.query_pool)  # [B, C, h, w]
         h, w = query.shape[2:]
-        query = self.query_project(query).flatten(2)  # [B, Ck, N]
+        query = self.query_project(query)  # [B, Ck, h, w]
         key = self.key_project(regions).flatten(2)  # [B, Ck, K]
-        value = self.value_project(regions)  # [B, Ck, K, 1]
-
-        sim = torch.matmul(key.transpose(1, 2), query)  # [B, K, N]
-        sim = softmax_fp32(sim, 1, self.channels**-0.5)
-        if self.record_attention:
-            self.last_attention = sim.detach().view(B, -1, h, w)  # [B,K,h,w]
         # f_up's conv on the K values, not on the N pixels (exact: the
-        # columns of ``sim`` sum to one).
-        value = self.out_project.conv(value).flatten(2)  # [B, C, K]
-        context = torch.matmul(value, sim.to(value.dtype))  # [B, C, N]
-        context = context.view(B, -1, h, w)
+        # attention weights of every pixel sum to one).
+        value = self.out_project.conv(self.value_project(regions))
+        value = value.flatten(2)  # [B, C, K]
+        scale = self.channels**-0.5
+        if is_channels_last(query):
+            # pixels as rows: [B, N, Ck] @ [B, Ck, K], softmax over K
+            sim = softmax_fp32(torch.matmul(pixel_rows(query), key), 2, scale)
+            context = torch.matmul(sim.to(value.dtype), value.transpose(1, 2))
+            context = channels_last_map(context, h, w)  # [B, C, h, w]
+            attention = sim.transpose(1, 2)  # [B, K, N]
+        else:
+            sim = torch.matmul(key.transpose(1, 2), query.flatten(2))
+            sim = softmax_fp32(sim, 1, scale)  # [B, K, N]
+            context = torch.matmul(value, sim.to(value.dtype))  # [B, C, N]
+            context = context.view(B, -1, h, w)
+            attention = sim
+        if self.record_attention:
+            self.last_attention = attention.detach().reshape(B, -1, h, w)
         context = norm_act(self.out_project, context)
         if self.query_pool > 1:
             context = F.interpolate(

@@ -50,6 +50,7 @@ def stock_model_cfg(model_cfg: dict) -> dict:
     """
     cfg = copy.deepcopy(model_cfg)
     cfg['type'] = STOCK_TYPES.get(cfg['type'], cfg['type'])
+    cfg.pop('channels_last', None)  # a memory format: the same weights
     heads = cfg.get('decode_head')
     for head in heads if isinstance(heads, list) else [heads]:
         for key, default in OURS_ONLY.items():
@@ -57,6 +58,7 @@ def stock_model_cfg(model_cfg: dict) -> dict:
                 raise ValueError(f'{key}={head[key]!r} in {head["type"]} has '
                                  "no equivalent in MMSeg's heads")
             head.pop(key, None)
+        head.pop('lowres_bottleneck', None)  # the same function
         head['type'] = STOCK_TYPES.get(head['type'], head['type'])
     return cfg
 

@@ -337,3 +337,62 @@ def test_lowres_bottleneck_equals_direct_conv(train):
     torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=1e-5)
     grads = [h.bottleneck.conv.weight.grad for h in heads]
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize('query_pool', [1, 2])
+@pytest.mark.parametrize('train', [False, True])
+def test_channels_last_path_equals_nchw_path(query_pool, train):
+    """Channels-last features take the ``[B, N, C]`` matrix path (no layout
+    copy) and give the NCHW path's logits, gradients and attention."""
+    aux, ocr = make_heads(query_pool=query_pool)
+    aux.double().train(train)
+    ocr.double().train(train)
+    ocr.record_maps = True
+    x = torch.randn(2, IN_CH, 33, 47, dtype=torch.float64)
+    results = []
+    for channels_last in (False, True):
+        for module in (aux, ocr):
+            module.zero_grad()
+            module.to(memory_format=torch.channels_last
+                      if channels_last else torch.contiguous_format)
+        inputs = x.clone(memory_format=torch.channels_last if channels_last
+                         else torch.contiguous_format).requires_grad_(True)
+        torch.manual_seed(0)
+        prev = aux([inputs])
+        out = ocr([inputs], prev)
+        assert out.is_contiguous(memory_format=torch.channels_last) == (
+            channels_last)
+        out.square().sum().backward()
+        attention = ocr.recorded_maps['attention']
+        grads = [p.grad.clone() for p in ocr.parameters()]
+        results.append((out.detach(), attention, inputs.grad, grads))
+    (out0, att0, gx0, g0), (out1, att1, gx1, g1) = results
+    torch.testing.assert_close(out1, out0)
+    torch.testing.assert_close(att1, att0)
+    assert att1.shape == att0.shape
+    torch.testing.assert_close(gx1, gx0)
+    for a, b in zip(g1, g0):
+        torch.testing.assert_close(a, b)
+
+
+def test_channels_last_path_skips_layout_copies(monkeypatch):
+    """The gather and the attention read channels-last maps as matrices."""
+    _, ocr = make_heads()
+    ocr.eval().to(memory_format=torch.channels_last)
+    feats = torch.randn(1, C, 16, 24).contiguous(
+        memory_format=torch.channels_last)
+    logits = torch.randn(1, K, 16, 24)
+    seen = []
+    real = torch.Tensor.flatten
+
+    def flatten(t, *args, **kwargs):
+        if t.dim() == 4 and t.shape[2:] == feats.shape[2:]:
+            seen.append(t.is_contiguous())
+        return real(t, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, 'flatten', flatten)
+    with torch.no_grad():
+        regions = ocr.spatial_gather_module(feats, logits)
+        ocr.object_context_block(feats, regions)
+    # of the pixel maps, only the (contiguous) logits are flattened
+    assert seen and all(seen)

@@ -219,3 +219,38 @@ def test_bf16_autocast_is_finite(mode):
             assert torch.isfinite(p.grad).all(), name
     else:
         assert all(torch.isfinite(s.seg_logits.data).all() for s in out)
+
+
+def test_channels_last_training_equals_default_layout():
+    """``channels_last=True``: channels-last weights (kept through a
+    state-dict load), the same losses and gradients as the default layout."""
+    torch.manual_seed(0)
+    default = MODELS.build(tiny_ocrnet_cfg())
+    cfg = tiny_ocrnet_cfg()
+    cfg.channels_last = True
+    fast = MODELS.build(cfg)
+    fast.load_state_dict(default.state_dict())
+    conv = fast.decode_head[1].bottleneck.conv
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not conv.weight.is_contiguous()
+    inputs, samples = batch()
+    results = []
+    for model in (default, fast):
+        model.train()
+        losses = model.loss(inputs, copy.deepcopy(samples))
+        sum(losses.values()).backward()
+        results.append((losses, dict(model.named_parameters())))
+    (ref_losses, ref_params), (losses, params) = results
+    for key in ref_losses:
+        torch.testing.assert_close(losses[key], ref_losses[key], msg=key)
+    for name, param in params.items():
+        torch.testing.assert_close(
+            param.grad,
+            ref_params[name].grad,
+            rtol=1e-3,
+            atol=1e-5,
+            msg=name)
+    fast.eval()
+    with torch.no_grad():
+        assert fast._forward(inputs).is_contiguous(
+            memory_format=torch.channels_last)

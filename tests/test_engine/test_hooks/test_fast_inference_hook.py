@@ -1,0 +1,41 @@
+"""FastInferenceHook: prepares the segmentor inside its wrappers."""
+from pathlib import Path
+from unittest.mock import Mock
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmseg.registry import MODELS
+from torch import nn
+
+from mmseg_ocr_plus.engine.hooks import FastInferenceHook
+
+DEMO = (Path(__file__).resolve().parents[3] /
+        'configs/demo/ocrnet_hr18s_1xb8-200it_demo-cityscapes-128x128.py')
+
+
+class Wrapper(nn.Module):
+    """Stands for DDP / MMSeg's TTA model: the model is in ``module``."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+
+def test_prepares_the_wrapped_segmentor():
+    model = MODELS.build(Config.fromfile(DEMO).model)
+    model.train()
+    runner = Mock(model=Wrapper(Wrapper(model)))
+    FastInferenceHook('bf16').before_test(runner)
+    assert not model.training
+    assert model._forward.autocast_dtype == torch.bfloat16
+    assert model._forward.channels_last  # CPU
+    assert not any(
+        isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    message = runner.logger.info.call_args[0][0]
+    assert 'bf16' in message and 'channels_last True' in message
+
+
+def test_bad_dtype():
+    with pytest.raises(ValueError, match="dtype one of.*got 'int8'"):
+        FastInferenceHook('int8')
