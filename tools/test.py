@@ -13,11 +13,21 @@ The arguments are MMSeg's own ``tools/test.py``'s. Differences:
   model's stop the run with one line naming the file
   (``CheckpointMatchHook``), unless ``--allow-partial`` is given; label
   maps are checked against the dataset's classes as they load;
-- ``--launcher pytorch`` also runs on CPU (gloo).
+- ``--launcher pytorch`` also runs on CPU (gloo);
+- ``--fast {fp32,bf16,fp16}`` tests the fast inference path
+  (``FastInferenceHook``: BatchNorm folded, dropout removed, channels-last
+  on CPU, bf16/fp16 autocast);
+- ``--segfix SEGFIX_CONFIG SEGFIX_CHECKPOINT`` refines the predictions
+  with SegFix in the same pass (``SegFixRefiner``): the config's evaluator
+  (and ``--out``, ``--show-dir``) sees the refined label maps, and the
+  metrics add ``before/mIoU`` and ``before/bF@1/3/5`` of the unrefined
+  ones and ``bF@1/3/5`` of the refined ones.
 
 Example::
 
     python tools/test.py CONFIG work_dirs/demo/iter_200.pth --show-dir vis
+    python tools/test.py CONFIG work_dirs/demo/iter_200.pth --fast bf16
+    python tools/test.py CONFIG CHECKPOINT --segfix SEGFIX_CONFIG SEGFIX_CKPT
     bash tools/dist_test.sh CONFIG CHECKPOINT 4 --out preds
 """
 import argparse
@@ -31,6 +41,9 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
+from mmseg_ocr_plus.models.segmentors.segfix_refiner import (
+    normalisation_mismatch,
+)
 from mmseg_ocr_plus.utils.cpu_distributed import setup_cpu_distributed
 from mmseg_ocr_plus.utils.preflight import (
     InvalidInputError,
@@ -89,6 +102,23 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='job launcher')
     parser.add_argument(
         '--tta', action='store_true', help='Test time augmentation')
+    parser.add_argument(
+        '--fast',
+        choices=['fp32', 'bf16', 'fp16'],
+        help='test the fast inference path (prepare_for_inference) in this '
+        'precision: bf16 on CPU, fp16 on CUDA')
+    parser.add_argument(
+        '--segfix',
+        nargs=2,
+        metavar=('SEGFIX_CONFIG', 'SEGFIX_CHECKPOINT'),
+        help='refine the predictions with this SegFix model in the same '
+        'pass; report mIoU and boundary F-score before and after')
+    parser.add_argument(
+        '--segfix-scale',
+        type=float,
+        default=2,
+        help='SegFix offset length in pixels per direction step (default: '
+        '%(default)s, the reference\'s)')
     # torch.distributed.launch passes --local-rank (torch >= 2.0) or
     # --local_rank; torchrun sets LOCAL_RANK instead.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -125,6 +155,65 @@ def trigger_visualization_hook(cfg: Config,
         cfg.visualizer['save_dir'] = args.show_dir
 
 
+def add_segfix(cfg: Config, args: argparse.Namespace) -> None:
+    """Wrap the model in ``SegFixRefiner``; score before and after.
+
+    The config's evaluator scores the refined ``pred_sem_seg``; added are a
+    ``ConfusionIoUMetric`` and a ``BoundaryFScore`` of the unrefined
+    ``pred_sem_seg_raw`` (prefix ``before``) and a ``BoundaryFScore`` of
+    the refined maps, unless the config has one.
+
+    Args:
+        cfg (Config): The config; changed in place.
+        args (argparse.Namespace): The parsed arguments.
+
+    Raises:
+        InvalidInputError: For a missing SegFix config or checkpoint, or if
+            the two configs normalise images differently.
+    """
+    segfix_config, segfix_checkpoint = args.segfix
+    try:
+        check_config_path(segfix_config)
+        check_checkpoint_path(segfix_checkpoint)
+    except InvalidInputError as err:
+        raise InvalidInputError(f'--segfix: {err}') from None
+    segfix_model = Config.fromfile(segfix_config).model
+    mismatch = normalisation_mismatch(
+        cfg.model.get('data_preprocessor'),
+        segfix_model.get('data_preprocessor'))
+    if mismatch:
+        raise InvalidInputError(
+            f'--segfix: expected {segfix_config!r} to normalise images as '
+            f'{args.config!r} does (SegFix runs on its inputs), found '
+            f'{mismatch} ({args.config} vs {segfix_config})')
+    cfg.model = dict(
+        type='SegFixRefiner',
+        module=cfg.model,
+        segfix_config=segfix_config,
+        segfix_checkpoint=segfix_checkpoint,
+        scale=args.segfix_scale)
+    evaluators = cfg.test_evaluator
+    if not isinstance(evaluators, (list, tuple)):
+        evaluators = [evaluators]
+    ignore_index = next((e['ignore_index'] for e in evaluators
+                         if 'ignore_index' in e), 255)
+    added = [
+        dict(
+            type='ConfusionIoUMetric',
+            pred_key='pred_sem_seg_raw',
+            ignore_index=ignore_index,
+            prefix='before'),
+        dict(
+            type='BoundaryFScore',
+            pred_key='pred_sem_seg_raw',
+            ignore_index=ignore_index,
+            prefix='before'),
+    ]
+    if not any(e.get('type') == 'BoundaryFScore' for e in evaluators):
+        added.append(dict(type='BoundaryFScore', ignore_index=ignore_index))
+    cfg.test_evaluator = [*evaluators, *added]
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Check the inputs, build the ``Runner`` and test.
 
@@ -133,13 +222,19 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             ``None``.
 
     Raises:
-        InvalidInputError: For a missing config, checkpoint or dataset path.
+        InvalidInputError: For a missing config, checkpoint or dataset
+            path, or a bad ``--segfix``.
         UnreadableCheckpointError, CheckpointMismatchError: For a
             checkpoint that cannot load, or does not fit the model.
         UnreadableImageError, InvalidLabelMapError: While testing.
             ``run_tool`` prints each as one line, exit status 2.
     """
     args = parse_args(argv)
+    if args.segfix and args.tta:
+        raise InvalidInputError(
+            '--segfix: expected no --tta, found both (SegFix would have to '
+            'refine every augmented view, and mirror its directions on '
+            'flips); run one of them')
 
     check_config_path(args.config)
     check_checkpoint_path(args.checkpoint)
@@ -181,6 +276,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if args.out is not None:
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
+    if args.segfix:
+        add_segfix(cfg, args)
+    if args.fast:
+        cfg.custom_hooks = [
+            *cfg.get('custom_hooks', []),
+            dict(type='FastInferenceHook', dtype=args.fast)
+        ]
     setup_cpu_distributed(cfg)
 
     if 'runner_type' not in cfg:

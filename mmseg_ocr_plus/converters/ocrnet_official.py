@@ -87,21 +87,11 @@ def convert_state_dict(state_dict: Dict[str, Tensor],
     if folded:
         rules.append(f'folded {folded} conv biases into the following BN '
                      'running_mean (running_mean -= bias)')
-    if inplace_abn:
-        n = _inplace_abn_to_bn(modules)
-        rules.append(f'InPlaceABN -> BN in {n} layers: weight = |weight| + '
-                     f'{INPLACE_ABN_EPS}; num_batches_tracked = 0')
-    else:
-        for params in modules.values():  # e.g. saved by torch < 0.4.1
-            if 'running_var' in params:
-                params.setdefault('num_batches_tracked',
-                                  torch.tensor(0, dtype=torch.long))
+    rules += convert_norms(modules, inplace_abn)
     if dropped:
         rules.append(f'dropped {len(dropped)} keys with no place in MMSeg '
                      '(loss class weights, ImageNet classifier)')
-    converted = OrderedDict((f'{module}.{param}', value)
-                            for module, params in modules.items()
-                            for param, value in params.items())
+    converted = flatten_modules(modules)
     num_classes = int(converted['decode_head.1.conv_seg.weight'].shape[0])
     report = dict(
         source=layout.name,
@@ -195,7 +185,33 @@ def _fold_conv_bias(modules: Dict[str, Dict[str, Tensor]]) -> int:
     return folded
 
 
-def _inplace_abn_to_bn(modules: Dict[str, Dict[str, Tensor]]) -> int:
+def convert_norms(modules: Dict[str, Dict[str, Tensor]],
+                  inplace_abn: bool) -> List[str]:
+    """InPlaceABN -> BN (see :func:`inplace_abn_to_bn`), else add the
+    ``num_batches_tracked`` that files saved by torch < 0.4.1 lack; in
+    place. Returns the rules applied, for the report."""
+    if inplace_abn:
+        n = inplace_abn_to_bn(modules)
+        return [
+            f'InPlaceABN -> BN in {n} layers: weight = |weight| + '
+            f'{INPLACE_ABN_EPS}; num_batches_tracked = 0'
+        ]
+    for params in modules.values():
+        if 'running_var' in params:
+            params.setdefault('num_batches_tracked',
+                              torch.tensor(0, dtype=torch.long))
+    return []
+
+
+def flatten_modules(
+        modules: Dict[str, Dict[str, Tensor]]) -> 'OrderedDict[str, Tensor]':
+    """``{module: {param: value}}`` -> ``{'module.param': value}``."""
+    return OrderedDict((f'{module}.{param}', value)
+                       for module, params in modules.items()
+                       for param, value in params.items())
+
+
+def inplace_abn_to_bn(modules: Dict[str, Dict[str, Tensor]]) -> int:
     """Turn every InPlaceABN into BN parameters; count them."""
     n = 0
     for name, params in modules.items():

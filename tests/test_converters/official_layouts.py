@@ -7,7 +7,7 @@ writes it as the released files are laid out (prefixes, nesting, extra
 keys).
 """
 from dataclasses import dataclass
-from typing import Dict
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -122,10 +122,15 @@ def reference_input(image: np.ndarray, case: Case) -> Tensor:
     return torch.from_numpy(x.transpose(2, 0, 1).copy()).float()[None]
 
 
-def randomize_and_calibrate(model: OCRNet, x: Tensor, seed: int = 0) -> None:
+def randomize_and_calibrate(model: nn.Module,
+                            x: Tensor,
+                            seed: int = 0,
+                            classifiers: Optional[List[nn.Conv2d]] = None
+                            ) -> None:
     """Random conv biases and norm affines (negative gammas for
     InPlaceABN), and running statistics near those of each norm layer's
-    input on ``x``, so that the random network stays well-conditioned."""
+    input on ``x``, so that the random network stays well-conditioned;
+    ``classifiers`` (default: the OCRNet's two) are scaled by 3."""
     g = torch.Generator().manual_seed(seed)
     norms = [
         m for m in model.modules()
@@ -165,7 +170,9 @@ def randomize_and_calibrate(model: OCRNet, x: Tensor, seed: int = 0) -> None:
     for h in handles:
         h.remove()
     with torch.no_grad():  # a cls scale that gives logits of a few units
-        for conv in (model.head.cls_head, model.head.aux_head[-1]):
+        if classifiers is None:
+            classifiers = [model.head.cls_head, model.head.aux_head[-1]]
+        for conv in classifiers:
             conv.weight.mul_(3)
 
 

@@ -121,7 +121,8 @@ def boundary_f_scores(counts: np.ndarray) -> np.ndarray:
 
 @METRICS.register_module()
 class BoundaryFScore(BaseMetric):
-    """The boundary F-score of ``pred_sem_seg`` against ``gt_sem_seg``.
+    """The boundary F-score of ``pred_sem_seg`` (or ``pred_key``) against
+    ``gt_sem_seg``.
 
     Reports ``bF@{d}`` (percent) for every width ``d``; use it beside
     ``IoUMetric``: ``val_evaluator = [dict(type='IoUMetric'),
@@ -130,6 +131,9 @@ class BoundaryFScore(BaseMetric):
     Args:
         widths (Sequence[float]): Tolerances in pixels. Default: (1, 3, 5).
         ignore_index (int): Ignored ground-truth label. Default: 255.
+        pred_key (str): The data-sample field scored, e.g.
+            ``'pred_sem_seg_raw'`` (the unrefined labels of
+            ``SegFixRefiner``). Default: 'pred_sem_seg'.
         collect_device (str): As ``BaseMetric``. Default: 'cpu'.
         prefix (str, optional): As ``BaseMetric``. Default: None.
     """
@@ -137,18 +141,20 @@ class BoundaryFScore(BaseMetric):
     def __init__(self,
                  widths: Sequence[float] = (1, 3, 5),
                  ignore_index: int = 255,
+                 pred_key: str = 'pred_sem_seg',
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  **kwargs) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.widths = tuple(widths)
         self.ignore_index = ignore_index
+        self.pred_key = pred_key
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """Count the boundary pixels of each sample."""
         num_classes = len(self.dataset_meta['classes'])
         for sample in data_samples:
-            pred = sample['pred_sem_seg']['data'].squeeze(0).cpu().numpy()
+            pred = sample[self.pred_key]['data'].squeeze(0).cpu().numpy()
             gt = sample['gt_sem_seg']['data'].squeeze(0).cpu().numpy()
             self.results.append(
                 boundary_counts(pred, gt, num_classes, self.widths,

@@ -56,6 +56,9 @@ class ConfusionIoUMetric(IoUMetric):
         plot (bool): Draw the per-class IoU chart and the confusion matrix
             through the current visualizer after each evaluation.
             Defaults to False.
+        pred_key (str): The data-sample field scored, e.g.
+            ``'pred_sem_seg_raw'`` (the unrefined labels of
+            ``SegFixRefiner``). Defaults to 'pred_sem_seg'.
         **kwargs: ``IoUMetric``'s arguments; ``output_dir`` and
             ``format_only`` are not supported (they need no ground truth).
 
@@ -66,13 +69,17 @@ class ConfusionIoUMetric(IoUMetric):
             (``nan`` for a class absent from labels and predictions).
     """
 
-    def __init__(self, plot: bool = False, **kwargs) -> None:
+    def __init__(self,
+                 plot: bool = False,
+                 pred_key: str = 'pred_sem_seg',
+                 **kwargs) -> None:
         for key in ('output_dir', 'format_only'):
             if kwargs.get(key):
                 raise ValueError(f'Expected no {key} for ConfusionIoUMetric '
                                  f'(use IoUMetric), got {kwargs[key]!r}')
         super().__init__(**kwargs)
         self.plot = plot
+        self.pred_key = pred_key
         self.confusion_matrix: Optional[np.ndarray] = None
         self.per_class_iou: Optional[Dict[str, float]] = None
 
@@ -80,7 +87,7 @@ class ConfusionIoUMetric(IoUMetric):
         """Add each sample's confusion matrix to ``self.results``."""
         num_classes = len(self.dataset_meta['classes'])
         for sample in data_samples:
-            pred = sample['pred_sem_seg']['data'].squeeze()
+            pred = sample[self.pred_key]['data'].squeeze()
             label = sample['gt_sem_seg']['data'].squeeze().to(pred)
             self.results.append(
                 confusion_matrix(pred, label, num_classes, self.ignore_index))
