@@ -27,8 +27,8 @@ ENTRY_POINTS = ('_forward', 'encode_decode')
 
 def wrap_call(method: Callable, device_type: str,
               dtype: Optional[torch.dtype], channels_last: bool) -> Callable:
-    """``method(inputs, ...)`` in autocast and/or channels-last; fp32,
-    contiguous tensor out."""
+    """``method(inputs, ...)`` in autocast and/or channels-last; a
+    contiguous tensor out, fp32 after autocast."""
 
     @functools.wraps(method)
     def wrapper(inputs: Tensor, *args, **kwargs):
@@ -40,7 +40,9 @@ def wrap_call(method: Callable, device_type: str,
         with context:
             out = method(inputs, *args, **kwargs)
         if isinstance(out, Tensor) and out.is_floating_point():
-            return out.float().contiguous()
+            if dtype is not None:
+                out = out.float()
+            return out.contiguous()
         return out
 
     wrapper.autocast_dtype = dtype

@@ -29,6 +29,10 @@ def test_bf16_predict_gives_fp32_logits_at_image_size(demo_model):
     with torch.no_grad():
         sample, = model.predict(inputs, [SegDataSample(metainfo=meta)])
     assert sample.seg_logits.data.dtype == torch.float32
+    # conv weights stored in bf16, the preprocessor's mean/std untouched
+    assert model.backbone.conv1.weight.dtype == torch.bfloat16
+    assert model.decode_head[1].conv_seg.weight.dtype == torch.bfloat16
+    assert model.data_preprocessor.mean.dtype == torch.float32
     assert sample.seg_logits.data.shape == (19, 64, 96)
     assert sample.pred_sem_seg.data.shape == (1, 64, 96)
 
