@@ -34,6 +34,7 @@ setup(
     parse_requirements('mminstall'),
     extras_require={
         'deploy': parse_requirements('deploy'),
+        'openvino': parse_requirements('openvino'),
         'tests': parse_requirements('tests'),
     },
     license='Apache License 2.0',

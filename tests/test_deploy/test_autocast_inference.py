@@ -65,3 +65,4 @@ def test_channels_last_is_on_by_default_on_cpu_and_changes_no_logits(
     prepare_for_inference(fast, dtype=torch.bfloat16)
     assert fast._forward.autocast_dtype == torch.bfloat16
     assert fast._forward.__wrapped__.__self__ is fast
+

@@ -1,6 +1,8 @@
 """``tools/analysis_tools/benchmark_inference.py``: the floor, ratio and
 target logic on hand-made numbers, a failing child, bad options, and one run
-end to end on the demo config at 64x128 (one child per backend)."""
+end to end on the demo config at 64x128 (one child per backend; OpenVINO
+bf16 too where openvino is installed)."""
+import importlib.util
 import json
 import re
 import statistics
@@ -21,7 +23,8 @@ from mmseg_ocr_plus.utils.inference_benchmark import (
 from mmseg_ocr_plus.utils.preflight import InvalidInputError
 
 TOOL = 'analysis_tools/benchmark_inference'
-E2E_BACKENDS = ['stock-fp32', 'fast-fp32', 'fast-bf16', 'ort-fp32']
+E2E_BACKENDS = ['stock-fp32', 'fast-fp32', 'fast-bf16', 'ort-fp32'] + (
+    ['openvino-bf16'] if importlib.util.find_spec('openvino') else [])
 
 
 @pytest.fixture(scope='module')

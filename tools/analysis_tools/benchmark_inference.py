@@ -15,7 +15,9 @@ hidden ``--child BACKEND``; it prints one JSON line):
 - ``ort-fp32``: the ``fast-fp32`` model (NCHW: ONNX has no memory
   format) exported to ONNX, in ONNX Runtime
   (all graph optimisations, ``--threads`` intra-op threads).
-- ``openvino-fp32`` / ``openvino-bf16``: the same ONNX file in OpenVINO.
+- ``openvino-fp32`` / ``openvino-bf16``: the same ONNX file in OpenVINO
+  on the CPU (``INFERENCE_PRECISION_HINT`` f32 / bf16, ``--threads``
+  inference threads); the ``openvino`` extra.
 
 Backends whose modules are not installed are reported as skipped. Weights
 are a seeded random initialisation (``torch.manual_seed(0)``), or
@@ -56,7 +58,7 @@ from mmseg.registry import MODELS
 from torch import nn
 
 from mmseg_ocr_plus import prepare_for_inference
-from mmseg_ocr_plus.deploy import export_onnx
+from mmseg_ocr_plus.deploy import compile_openvino, export_onnx
 from mmseg_ocr_plus.utils.complexity import model_complexity
 from mmseg_ocr_plus.utils.inference_benchmark import (
     BACKENDS,
@@ -180,13 +182,8 @@ def onnx_fn(backend: str, model: nn.Module, inputs: torch.Tensor,
             session = ort.InferenceSession(
                 path, options, providers=['CPUExecutionProvider'])
             return lambda: session.run(None, {'inputs': array})
-        import openvino as ov
-        compiled = ov.Core().compile_model(
-            path, 'CPU', {
-                'INFERENCE_PRECISION_HINT':
-                'bf16' if BACKENDS[backend] == 'bf16' else 'f32',
-                'INFERENCE_NUM_THREADS': threads
-            })
+        precision = {'fp32': 'f32', 'bf16': 'bf16'}[BACKENDS[backend]]
+        compiled = compile_openvino(path, precision, threads)
         return lambda: compiled([array])
 
 

@@ -1,18 +1,20 @@
 """Export an OCRNet (cascade) segmentor to ONNX and check it with ONNX
-Runtime.
+Runtime or OpenVINO.
 
 The graph's input is the preprocessed float image ``[N, 3, H, W]`` (after
 the data preprocessor's mean/std, what ``model._forward`` takes); its output
 ``logits`` the last-stage logits as ``model._forward`` returns them (H/4 x
 W/4 for HRNet). ``--postprocess`` adds ``labels`` ``[N, H, W]``: the argmax
-of the logits resized to the input size. After the export, ONNX Runtime runs
-the file on a synthetic test image (smooth random colours, normalised by the
-config's data preprocessor; with ``--dynamic`` also at a second batch size
-and image size)
+of the logits resized to the input size. After the export, ``--check-backend``
+(ONNX Runtime by default, or OpenVINO in fp32) runs the file on a synthetic
+test image (smooth random colours, normalised by the config's data
+preprocessor; with ``--dynamic`` also at a second batch size and image size)
 and the max abs difference of the logits to PyTorch is printed; the exit
 status is 1 if it exceeds ``--tolerance`` (1e-4).
 
-Needs the ``deploy`` extra: ``pip install -e '.[deploy]'``.
+Needs the ``deploy`` extra: ``pip install -e '.[deploy]'``; with
+``--check-backend openvino`` the ``openvino`` extra instead:
+``pip install -e '.[openvino]'``.
 
 Example::
 
@@ -33,7 +35,12 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
-from mmseg_ocr_plus.deploy import export_onnx, onnx_parity, synthetic_inputs
+from mmseg_ocr_plus.deploy import (
+    ONNX_BACKENDS,
+    export_onnx,
+    onnx_parity,
+    synthetic_inputs,
+)
 from mmseg_ocr_plus.utils.preflight import (
     InvalidInputError,
     check_checkpoint_path,
@@ -41,6 +48,13 @@ from mmseg_ocr_plus.utils.preflight import (
     run_tool,
 )
 from mmseg_ocr_plus.utils.state_dict_check import load_weights
+
+# The modules each --check-backend needs (the export needs onnx), and the
+# extra that installs them.
+REQUIRES = {
+    'onnxruntime': (('onnx', 'onnxruntime'), 'deploy'),
+    'openvino': (('onnx', 'openvino'), 'openvino'),
+}
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -70,6 +84,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         type=float,
         default=1e-4,
         help='max abs logits difference allowed (default: 1e-4)')
+    parser.add_argument(
+        '--check-backend',
+        choices=ONNX_BACKENDS,
+        default='onnxruntime',
+        help='what runs the ONNX file for the parity check, in fp32 '
+        '(default: onnxruntime)')
     return parser.parse_args(argv)
 
 
@@ -89,12 +109,12 @@ def build_model(config: str, checkpoint: str) -> torch.nn.Module:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Export, check, print; exit status 1 if above the tolerance."""
     args = parse_args(argv)
-    missing = [m for m in ('onnx', 'onnxruntime')
-               if importlib.util.find_spec(m) is None]
+    modules, extra = REQUIRES[args.check_backend]
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
         raise InvalidInputError(
-            f'{" and ".join(missing)} not installed: expected the deploy '
-            "extra, pip install -e '.[deploy]'")
+            f'{" and ".join(missing)} not installed: expected the {extra} '
+            f"extra, pip install -e '.[{extra}]'")
     h, w = args.shape
     if h < 32 or w < 32:
         raise InvalidInputError(f'--shape: expected H and W >= 32, got {h} '
@@ -112,11 +132,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     for n, sh, sw in shapes:
         inputs = synthetic_inputs(n, sh, sw, preprocessor.mean.cpu(),
                                   preprocessor.std.cpu())
-        result = onnx_parity(exported, args.out, inputs)
+        result = onnx_parity(exported, args.out, inputs, args.check_backend)
         worst = max(worst, result['max_abs_diff'])
-        line = (f'onnxruntime vs PyTorch, input [{n}, 3, {sh}, {sw}]: max abs '
-                f'logits diff {result["max_abs_diff"]:.3g} (max |logit| '
-                f'{result["logits_max"]:.3g})')
+        line = (f'{args.check_backend} vs PyTorch, input [{n}, 3, {sh}, '
+                f'{sw}]: max abs logits diff {result["max_abs_diff"]:.3g} '
+                f'(max |logit| {result["logits_max"]:.3g})')
         if 'label_agreement' in result:
             line += f', labels agree {100 * result["label_agreement"]:.3f} %'
         print(line)

@@ -76,7 +76,8 @@ def conv3x3_upsampled(x: Tensor, weight: Tensor, s: int) -> Tensor:
     B, _, h, w = x.shape
     cout = weight.shape[0]
     taps = weight.permute(0, 2, 3, 1).reshape(cout * 9, -1, 1, 1)
-    y = F.conv2d(x, taps)  # [B, Cout*T, h, w], channel = c*T + t
+    # NCHW (a channels-last x is small): the phase filters read 9 taps
+    y = F.conv2d(x.contiguous(), taps)  # [B, Cout*T, h, w], channel c*T+t
     y = F.pad(y.view(B * cout, 9, h, w), (1, 1, 1, 1), mode='replicate')
     out = F.conv2d(y, phase_filters(s, y))  # [B*Cout, P, h, w]
     return F.pixel_shuffle(out, s).view(B, cout, s * h, s * w)
@@ -105,6 +106,10 @@ def resize_concat_conv3x3(levels: List[Tensor], concat: Tensor,
     Returns:
         Tensor: ``[B, Cout, H, W]``, equal to ``conv(concat)``.
     """
+    # Traced or exported graphs get the plain conv: a trace would freeze
+    # the sizes and the split into levels.
+    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+        return conv(concat)
     size = concat.shape[2:]
     weight = conv.weight
     direct_channels, parts, start = [], [], 0
@@ -119,26 +124,28 @@ def resize_concat_conv3x3(levels: List[Tensor], concat: Tensor,
         start += c
     if not parts or size[0] < 3 or size[1] < 3:
         return conv(concat)
+    out = parts[0]
+    for part in parts[1:]:
+        out = out + part
+    if not concat.is_contiguous():  # channels-last: as the direct conv's
+        out = out.contiguous(memory_format=torch.channels_last)
     if direct_channels:
         idx = torch.cat([
             torch.arange(sl.start, sl.stop, device=concat.device)
             for sl in direct_channels
         ])
-        parts.append(
-            F.conv2d(concat[:, idx], weight[:, idx], padding=1))
-    out = parts[0]
-    for part in parts[1:]:
-        out = out + part
+        out = out + F.conv2d(concat[:, idx], weight[:, idx], padding=1)
     if conv.bias is not None:
         out = out + conv.bias.view(1, -1, 1, 1)
     # the zero padding of the full-resolution conv: recompute the border
-    bias = conv.bias
-    out[:, :, 0:1] = F.conv2d(F.pad(concat[:, :, :2], (1, 1, 1, 0)), weight,
-                              bias)
-    out[:, :, -1:] = F.conv2d(F.pad(concat[:, :, -2:], (1, 1, 0, 1)), weight,
-                              bias)
-    out[:, :, :, 0:1] = F.conv2d(
-        F.pad(concat[:, :, :, :2], (1, 0, 1, 1)), weight, bias)
-    out[:, :, :, -1:] = F.conv2d(
-        F.pad(concat[:, :, :, -2:], (0, 1, 1, 1)), weight, bias)
+    # (on NCHW strips: one layout for input and weight)
+    weight, bias = weight.contiguous(), conv.bias
+
+    def border(strip: Tensor, pad: tuple) -> Tensor:
+        return F.conv2d(F.pad(strip.contiguous(), pad), weight, bias)
+
+    out[:, :, 0:1] = border(concat[:, :, :2], (1, 1, 1, 0))
+    out[:, :, -1:] = border(concat[:, :, -2:], (1, 1, 0, 1))
+    out[:, :, :, 0:1] = border(concat[:, :, :, :2], (1, 0, 1, 1))
+    out[:, :, :, -1:] = border(concat[:, :, :, -2:], (0, 1, 1, 1))
     return out

@@ -45,16 +45,29 @@ def test_interior_of_one_upsampled_level(s, hw):
                                expected[:, :, 1:-1, 1:-1])
 
 
+@pytest.mark.parametrize('channels_last', [False, True])
 @pytest.mark.parametrize('bias', [False, True])
 @pytest.mark.parametrize('size', [(16, 32), (24, 40), (8, 8)])
-def test_equals_conv_of_concat(size, bias):
+def test_equals_conv_of_concat(size, bias, channels_last):
     H, W = size
     specs = [(3, (H, W)), (4, (H // 2, W // 2)), (5, (H // 4, W // 4)),
              (6, (H // 8, W // 8))]
     levels, concat = levels_and_concat(size, specs, requires_grad=True)
     layer = conv(18, bias=bias)
+    if channels_last:  # as prepare_for_inference makes them
+        layer.to(memory_format=torch.channels_last)
+        levels = [
+            lvl.contiguous(memory_format=torch.channels_last)
+            for lvl in levels
+        ]
+        concat = torch.cat([
+            F.interpolate(lvl, size, mode='bilinear', align_corners=False)
+            for lvl in levels
+        ], 1).contiguous(memory_format=torch.channels_last)
     expected = layer(concat)
     out = resize_concat_conv3x3(levels, concat, layer)
+    assert out.is_contiguous(memory_format=torch.channels_last) == (
+        channels_last)
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
     grad = torch.randn_like(out)
     expected_grads = torch.autograd.grad(
