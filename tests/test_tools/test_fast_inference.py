@@ -4,7 +4,8 @@
 iterations on the generated demo data (100 train, 20 val images of
 128x256), then ``tools/test.py`` on the val set with the default path and
 with ``--fast bf16`` / ``--fast fp32``. The issue's bar: mIoU within 0.1 of
-the default fp32 path, and pixel argmax agreement >= 99.5 %. A trained
+the default fp32 path, and pixel argmax agreement >= 99.5 % (PyTorch bf16,
+and the exported ONNX file in ONNX Runtime fp32 and OpenVINO bf16). A trained
 model is needed: a random-weight network amplifies bf16 rounding far beyond
 a trained one (92 % agreement measured on the calibrated random demo model).
 About 4 minutes on two cores, most of it the training.
@@ -14,6 +15,7 @@ import re
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 import torch
 from demo_scenes import generate_demo_dataset
@@ -22,6 +24,7 @@ from mmengine.runner import load_checkpoint
 from mmseg.registry import MODELS
 
 from mmseg_ocr_plus import prepare_for_inference
+from mmseg_ocr_plus.deploy import compile_openvino, export_onnx, run_onnx
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +77,9 @@ def test_miou(trained_demo, demo_config, start_tool, finish_tool):
     assert abs(miou['fp32'] - miou[None]) <= 0.1
 
 
-def test_bf16_argmax_agrees_with_fp32(trained_demo, demo_config):
+@pytest.fixture(scope='module')
+def model_and_val(trained_demo, demo_config):
+    """The trained demo model (eval) and its 20 preprocessed val images."""
     root, checkpoint, _ = trained_demo
     cfg = Config.fromfile(demo_config)
     model = MODELS.build(cfg.model)
@@ -85,7 +90,29 @@ def test_bf16_argmax_agrees_with_fp32(trained_demo, demo_config):
     ]
     assert len(images) == 20
     inputs = model.data_preprocessor(dict(inputs=images), False)['inputs']
-    model.eval()
+    return model.eval(), inputs
+
+
+def test_onnx_runtime_and_openvino_bf16(model_and_val, tmp_path):
+    model, inputs = model_and_val
+    with torch.no_grad():
+        expected = model(inputs, mode='tensor')  # [20, K, 32, 64]
+    path = str(tmp_path / 'demo.onnx')
+    export_onnx(copy.deepcopy(model), path, tuple(inputs.shape[2:]),
+                dynamic=True)
+    array = inputs.numpy()
+    ort_logits, = run_onnx(path, array)
+    assert np.abs(ort_logits - expected.numpy()).max() <= 1e-4
+    pytest.importorskip('openvino', reason='needs the openvino extra')
+    compiled = compile_openvino(path, 'bf16', torch.get_num_threads())
+    logits = compiled([array])[compiled.output(0)]
+    agreement = (logits.argmax(1) == expected.numpy().argmax(1)).mean()
+    print(f'OpenVINO bf16 vs PyTorch fp32 argmax agreement {agreement:.5f}')
+    assert agreement >= 0.995
+
+
+def test_bf16_argmax_agrees_with_fp32(model_and_val):
+    model, inputs = model_and_val
     with torch.no_grad():
         expected = model(inputs, mode='tensor')  # the default path
         fast = prepare_for_inference(copy.deepcopy(model), torch.bfloat16)

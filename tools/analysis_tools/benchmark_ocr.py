@@ -54,6 +54,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--dtype', choices=['fp32', 'bf16'], default='fp32')
     parser.add_argument(
+        '--ours-dtype',
+        choices=['fp32', 'bf16'],
+        help='our model\'s dtype if not --dtype (e.g. ours under --amp '
+        'against stock fp32)')
+    parser.add_argument(
         '--channels-last',
         action='store_true',
         help='both models and the inputs channels-last')
@@ -63,8 +68,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         action=DictAction,
         default={},
         help='config options for our model only, e.g. '
-        'model.channels_last=True (the stock model drops options that only '
-        'change how the same function is computed)')
+        'model.channels_last=True; the stock model is built from the config '
+        'without them')
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument(
         '--only',
@@ -78,13 +83,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def build_models(args: argparse.Namespace) -> Dict[str, torch.nn.Module]:
     cfg = Config.fromfile(args.config)
-    cfg.merge_from_dict(args.ours_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     cfg.model.pretrained = None
+    stock_cfg = stock_model_cfg(cfg.model)  # as the config has it
+    cfg.merge_from_dict(args.ours_options)
     torch.manual_seed(0)
     ours = revert_sync_batchnorm(MODELS.build(cfg.model))
     ours.init_weights()
-    stock = revert_sync_batchnorm(MODELS.build(stock_model_cfg(cfg.model)))
+    stock = revert_sync_batchnorm(MODELS.build(stock_cfg))
     stock.load_state_dict(ours.state_dict(), strict=True)
     models = dict(stock=stock, ours=ours)
     if args.channels_last:
@@ -109,13 +115,15 @@ def make_batch(n: int, size: List[int], num_classes: int,
     return inputs, samples
 
 
-def autocast(args: argparse.Namespace):
-    return torch.autocast(
-        'cpu', dtype=torch.bfloat16, enabled=args.dtype == 'bf16')
+def autocast(args: argparse.Namespace, name: str):
+    """bf16 autocast if ``--dtype`` (``--ours-dtype`` for ours) says so."""
+    dtype = args.ours_dtype if name == 'ours' and args.ours_dtype else (
+        args.dtype)
+    return torch.autocast('cpu', dtype=torch.bfloat16, enabled=dtype == 'bf16')
 
 
-def train_step_fn(model: torch.nn.Module,
-                  args: argparse.Namespace) -> Callable[[], None]:
+def train_step_fn(model: torch.nn.Module, args: argparse.Namespace,
+                  name: str) -> Callable[[], None]:
     """Forward + backward + SGD step on a fixed random batch."""
     model.train()
     optim = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
@@ -123,7 +131,7 @@ def train_step_fn(model: torch.nn.Module,
                                  args.channels_last)
 
     def step() -> None:
-        with autocast(args):
+        with autocast(args, name):
             losses = model.loss(inputs, samples)
         sum(losses.values()).backward()
         optim.step()
@@ -132,8 +140,8 @@ def train_step_fn(model: torch.nn.Module,
     return step
 
 
-def infer_fn(model: torch.nn.Module,
-             args: argparse.Namespace) -> Callable[[], None]:
+def infer_fn(model: torch.nn.Module, args: argparse.Namespace,
+             name: str) -> Callable[[], None]:
     """Whole-image inference of one image, logits resized to the input."""
     model.eval()
     inputs, samples = make_batch(1, args.size, model.num_classes,
@@ -141,7 +149,7 @@ def infer_fn(model: torch.nn.Module,
     metas = [s.metainfo for s in samples]
 
     def infer() -> None:
-        with torch.no_grad(), autocast(args):
+        with torch.no_grad(), autocast(args, name):
             model.encode_decode(inputs, metas)
 
     return infer
@@ -172,7 +180,7 @@ def rss_mib(field: str) -> float:
 def memory_child(args: argparse.Namespace) -> None:
     """One training step of one model; print the RSS peak above baseline."""
     model = build_models(args)[args.memory_child]
-    step = train_step_fn(model, args)
+    step = train_step_fn(model, args, args.memory_child)
     Path('/proc/self/clear_refs').write_text('5')  # reset VmHWM
     baseline = rss_mib('VmRSS')
     step()
@@ -212,6 +220,8 @@ def main(argv=None) -> None:
         memory_child(args)
         return
     print(f'config {os.path.relpath(args.config)}  dtype {args.dtype}  '
+          f'ours dtype {args.ours_dtype or args.dtype}  ours options '
+          f'{args.ours_options}  '
           f'channels_last {args.channels_last}  threads '
           f'{torch.get_num_threads()}  torch {torch.__version__}')
     if 'train' in args.only or 'infer' in args.only:
@@ -222,10 +232,10 @@ def main(argv=None) -> None:
     # stock / ours before, 66k / 0 after a training step), both run
     # faster, and the ratio moves towards 1 (about 0.89 against 0.86).
     if 'infer' in args.only:
-        fns = {n: infer_fn(m, args) for n, m in models.items()}
+        fns = {n: infer_fn(m, args, n) for n, m in models.items()}
         report('inference (batch 1)', 's', time_side_by_side(fns, args))
     if 'train' in args.only:
-        fns = {n: train_step_fn(m, args) for n, m in models.items()}
+        fns = {n: train_step_fn(m, args, n) for n, m in models.items()}
         report(f'train step (batch {args.batch})', 's',
                time_side_by_side(fns, args))
     if 'memory' in args.only:
