@@ -114,6 +114,8 @@ TARGETS = (
     Target('fast-bf16', 'floor', 2.0),
     Target('fast-fp32', 'stock-fp32', 0.5),
     Target('ort-fp32', 'stock-fp32', 0.5),
+    # the exported model, where OpenVINO is installed
+    Target('openvino-bf16', 'floor', 2.0),
 )
 
 

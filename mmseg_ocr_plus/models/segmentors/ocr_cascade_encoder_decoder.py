@@ -14,7 +14,7 @@ convolves without reordering every activation, and the OCR head reads its
 features as ``[B, N, C]`` matrices (HRNet-W18, 2 cores, fp32: see the
 README's training benchmark).
 """
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 import torch
 from mmseg.models.segmentors import CascadeEncoderDecoder
@@ -36,14 +36,41 @@ class OCRCascadeEncoderDecoder(CascadeEncoderDecoder):
         channels_last (bool): Weights and inputs in channels-last memory
             format. Loading a checkpoint keeps the format (parameters are
             copied into in place). Defaults to False.
+        with_cp_modules (Sequence[str]): Submodules (e.g.
+            ``['backbone.layer1']``, HRNet's first stage at 1/4 resolution)
+            whose residual blocks recompute their forward in the backward
+            pass instead of keeping their activations: MMSeg's ``with_cp``
+            for these blocks only (the backbone's own ``with_cp`` turns it
+            on everywhere). As with ``with_cp``, a recomputed block's
+            BatchNorm updates its running statistics a second time with the
+            same batch. Defaults to ().
         **kwargs: As MMSeg's ``CascadeEncoderDecoder``.
+
+    Raises:
+        ValueError: If a name in ``with_cp_modules`` is not a submodule, or
+            holds no block with a ``with_cp`` switch.
     """
 
-    def __init__(self, channels_last: bool = False, **kwargs) -> None:
+    def __init__(self,
+                 channels_last: bool = False,
+                 with_cp_modules: Sequence[str] = (),
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.channels_last = channels_last
         if channels_last:
             self.to(memory_format=torch.channels_last)
+        modules = dict(self.named_modules())
+        for name in with_cp_modules:
+            module = modules.get(name)
+            blocks = [] if module is None else [
+                m for m in module.modules() if hasattr(m, 'with_cp')
+            ]
+            if not blocks:
+                raise ValueError(
+                    f'with_cp_modules: expected submodules with residual '
+                    f'blocks (with_cp), got {name!r}')
+            for block in blocks:
+                block.with_cp = True
 
     def extract_feat(self, inputs: Tensor) -> List[Tensor]:
         """Backbone (and neck) features; channels-last inputs if set."""

@@ -50,7 +50,9 @@ def stock_model_cfg(model_cfg: dict) -> dict:
     """
     cfg = copy.deepcopy(model_cfg)
     cfg['type'] = STOCK_TYPES.get(cfg['type'], cfg['type'])
-    cfg.pop('channels_last', None)  # a memory format: the same weights
+    # how ours computes, not what: MMSeg's segmentor has no such options
+    cfg.pop('channels_last', None)
+    cfg.pop('with_cp_modules', None)
     heads = cfg.get('decode_head')
     for head in heads if isinstance(heads, list) else [heads]:
         for key, default in OURS_ONLY.items():

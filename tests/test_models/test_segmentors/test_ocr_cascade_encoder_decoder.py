@@ -254,3 +254,31 @@ def test_channels_last_training_equals_default_layout():
     with torch.no_grad():
         assert fast._forward(inputs).is_contiguous(
             memory_format=torch.channels_last)
+
+
+def test_with_cp_modules_checkpoint_only_those_blocks():
+    torch.manual_seed(0)
+    default = MODELS.build(tiny_ocrnet_cfg())
+    cfg = tiny_ocrnet_cfg()
+    cfg.with_cp_modules = ['backbone.layer1']
+    model = MODELS.build(cfg)
+    model.load_state_dict(default.state_dict())
+    assert all(block.with_cp for block in model.backbone.layer1)
+    assert not any(
+        m.with_cp for m in model.backbone.stage2.modules()
+        if hasattr(m, 'with_cp'))
+    inputs, samples = batch()
+    results = []
+    for m in (default, model):
+        losses = m.loss(inputs, copy.deepcopy(samples))
+        sum(losses.values()).backward()
+        results.append((losses, dict(m.named_parameters())))
+    (ref_losses, ref_params), (losses, params) = results
+    for key in ref_losses:
+        torch.testing.assert_close(losses[key], ref_losses[key], msg=key)
+    for name, param in params.items():
+        torch.testing.assert_close(
+            param.grad, ref_params[name].grad, msg=name)
+    cfg.with_cp_modules = ['backbone.no_such_layer']
+    with pytest.raises(ValueError, match='no_such_layer'):
+        MODELS.build(cfg)
