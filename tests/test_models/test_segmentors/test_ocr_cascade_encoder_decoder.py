@@ -221,6 +221,24 @@ def test_bf16_autocast_is_finite(mode):
         assert all(torch.isfinite(s.seg_logits.data).all() for s in out)
 
 
+def assert_same_losses_and_gradients(reference, model, **tolerances):
+    """One training step of each on the same batch: equal losses and
+    parameter gradients."""
+    inputs, samples = batch()
+    results = []
+    for m in (reference, model):
+        m.train()
+        losses = m.loss(inputs, copy.deepcopy(samples))
+        sum(losses.values()).backward()
+        results.append((losses, dict(m.named_parameters())))
+    (ref_losses, ref_params), (losses, params) = results
+    for key in ref_losses:
+        torch.testing.assert_close(losses[key], ref_losses[key], msg=key)
+    for name, param in params.items():
+        torch.testing.assert_close(
+            param.grad, ref_params[name].grad, msg=name, **tolerances)
+
+
 def test_channels_last_training_equals_default_layout():
     """``channels_last=True``: channels-last weights (kept through a
     state-dict load), the same losses and gradients as the default layout."""
@@ -233,23 +251,8 @@ def test_channels_last_training_equals_default_layout():
     conv = fast.decode_head[1].bottleneck.conv
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     assert not conv.weight.is_contiguous()
-    inputs, samples = batch()
-    results = []
-    for model in (default, fast):
-        model.train()
-        losses = model.loss(inputs, copy.deepcopy(samples))
-        sum(losses.values()).backward()
-        results.append((losses, dict(model.named_parameters())))
-    (ref_losses, ref_params), (losses, params) = results
-    for key in ref_losses:
-        torch.testing.assert_close(losses[key], ref_losses[key], msg=key)
-    for name, param in params.items():
-        torch.testing.assert_close(
-            param.grad,
-            ref_params[name].grad,
-            rtol=1e-3,
-            atol=1e-5,
-            msg=name)
+    inputs, _ = batch()
+    assert_same_losses_and_gradients(default, fast, rtol=1e-3, atol=1e-5)
     fast.eval()
     with torch.no_grad():
         assert fast._forward(inputs).is_contiguous(
@@ -267,18 +270,7 @@ def test_with_cp_modules_checkpoint_only_those_blocks():
     assert not any(
         m.with_cp for m in model.backbone.stage2.modules()
         if hasattr(m, 'with_cp'))
-    inputs, samples = batch()
-    results = []
-    for m in (default, model):
-        losses = m.loss(inputs, copy.deepcopy(samples))
-        sum(losses.values()).backward()
-        results.append((losses, dict(m.named_parameters())))
-    (ref_losses, ref_params), (losses, params) = results
-    for key in ref_losses:
-        torch.testing.assert_close(losses[key], ref_losses[key], msg=key)
-    for name, param in params.items():
-        torch.testing.assert_close(
-            param.grad, ref_params[name].grad, msg=name)
+    assert_same_losses_and_gradients(default, model)
     cfg.with_cp_modules = ['backbone.no_such_layer']
     with pytest.raises(ValueError, match='no_such_layer'):
         MODELS.build(cfg)
