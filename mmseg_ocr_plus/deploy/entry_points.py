@@ -40,7 +40,7 @@ def wrap_call(method: Callable, device_type: str,
         with context:
             out = method(inputs, *args, **kwargs)
         if isinstance(out, Tensor) and out.is_floating_point():
-            if dtype is not None:
+            if out.dtype in (torch.bfloat16, torch.float16):
                 out = out.float()
             return out.contiguous()
         return out

@@ -64,8 +64,13 @@ def prepare_for_inference(model: nn.Module,
     autocast.
 
     After it, ``model._forward(inputs)`` and ``model.predict(inputs,
-    data_samples)`` run the fast path. fp32 logits stay within about 1e-5
-    of the unfolded model's (the folded weights round differently).
+    data_samples)`` run the fast path. With a ``dtype``, the model is
+    meant for these entry points (and ``test_step``, which calls
+    ``predict``): its conv weights are stored in ``dtype``, so calling its
+    submodules directly needs ``torch.autocast``. Preparing it again in
+    fp32 stores them in fp32 (rounded to ``dtype`` once). fp32 logits stay
+    within about 1e-5 of the unfolded model's (the folded weights round
+    differently).
 
     Args:
         model (nn.Module): A segmentor; changed in place (no training after
@@ -102,5 +107,8 @@ def prepare_for_inference(model: nn.Module,
     autocast = dtype if dtype in AUTOCAST_DTYPES else None
     if autocast is not None:
         cast_weights(model, autocast)
+    elif any(m.weight.dtype in AUTOCAST_DTYPES for m in model.modules()
+             if isinstance(m, CAST_LAYERS)):
+        cast_weights(model, torch.float32)  # prepared for autocast before
     wrap_entry_points(model, autocast, channels_last)
     return model

@@ -66,3 +66,12 @@ def test_channels_last_is_on_by_default_on_cpu_and_changes_no_logits(
     assert fast._forward.autocast_dtype == torch.bfloat16
     assert fast._forward.__wrapped__.__self__ is fast
 
+
+
+def test_preparing_again_in_fp32_restores_fp32_weights(demo_model):
+    model = prepare_for_inference(copy.deepcopy(demo_model), torch.bfloat16)
+    prepare_for_inference(model)
+    assert model.backbone.conv1.weight.dtype == torch.float32
+    with torch.no_grad():
+        logits = model(smooth_inputs(1, 64, 96), mode='tensor')
+    assert logits.dtype == torch.float32

@@ -16,6 +16,7 @@ input size at scale s (``floor(s * H) x floor(s * W)``), C the OCR head's
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
+import torch
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptSampleList, SampleList, add_prefix
@@ -106,6 +107,8 @@ class MultiScaleAttentionOCR(OCRCascadeEncoderDecoder):
         attention_head = dict(attention_head)
         attention_head.setdefault('in_channels', self.decode_head[-1].channels)
         self.attention_head = MODELS.build(attention_head)
+        if self.channels_last:  # built after the base class converted
+            self.attention_head.to(memory_format=torch.channels_last)
         self.train_low_scale = train_low_scale
         self.scale_loss_weight = scale_loss_weight
         self.record_attention = False

@@ -119,8 +119,9 @@ class SegFixRefiner(BaseTTAModel):
         segfix_checkpoint (str): Its weights, loaded strictly.
         scale (float): Offset length in pixels per direction step.
             Default: 2, the reference's.
-        data_preprocessor (dict, optional): ``BaseTTAModel``'s: replaces
-            the segmentor's. Default: None.
+        data_preprocessor (dict, optional): Passed to ``BaseTTAModel``
+            (MMEngine's wrapper keeps it); the batches are preprocessed by
+            the segmentor's own data preprocessor. Default: None.
 
     Raises:
         InvalidInputError: If the SegFix config's model is not a ``SegFix``

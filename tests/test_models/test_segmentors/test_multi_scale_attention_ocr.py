@@ -207,3 +207,15 @@ def test_bad_arguments_raise():
     cfg.auxiliary_head = dict(type='FCNHead')
     with pytest.raises(ValueError, match='auxiliary_head'):
         MODELS.build(cfg)
+
+
+def test_channels_last_covers_the_attention_head():
+    cfg = tiny_hmsa_cfg()
+    cfg.channels_last = True
+    model = MODELS.build(cfg)
+    convs = [
+        m.weight for m in model.attention_head.modules()
+        if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1)
+    ]
+    assert convs and all(
+        w.is_contiguous(memory_format=torch.channels_last) for w in convs)
