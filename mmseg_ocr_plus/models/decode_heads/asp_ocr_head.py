@@ -18,12 +18,11 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from mmcv.cnn import ConvModule
 from mmseg.models.decode_heads.cascade_decode_head import BaseCascadeDecodeHead
-from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
 from ..utils import shared_transform_inputs
-from .ocr_plus_head import ObjectContextBlock, SpatialGather
+from .ocr_plus_head import ObjectContextBlock, SpatialGather, resize_like
 
 
 class ObjectAttention(ObjectContextBlock):
@@ -135,12 +134,7 @@ class ASPOCRHead(BaseCascadeDecodeHead):
         """
         x = shared_transform_inputs(self, inputs, cache)  # [B, Cin, H, W]
         feats = self.context_conv(x)  # [B, Ch, H, W]
-        if prev_output.shape[2:] != feats.shape[2:]:
-            prev_output = resize(
-                prev_output,
-                size=feats.shape[2:],
-                mode='bilinear',
-                align_corners=self.align_corners)
+        prev_output = resize_like(prev_output, feats, self.align_corners)
         regions = self.spatial_gather_module(feats, prev_output)  # [B,Ch,K,1]
         branches = [self.object_attention(feats, regions)]  # [B, Ch, H, W]
         branches += [conv(x) for conv in self.aspp_convs]  # 4 x [B, Ch, H, W]

@@ -78,6 +78,15 @@ def channels_last_map(rows: Tensor, h: int, w: int) -> Tensor:
     return rows.view(B, h, w, C).permute(0, 3, 1, 2)
 
 
+def resize_like(x: Tensor, ref: Tensor, align_corners: bool) -> Tensor:
+    """``x`` resized bilinearly to ``ref``'s spatial size, if it differs
+    (the soft-region logits of the previous stage to the features)."""
+    if x.shape[2:] == ref.shape[2:]:
+        return x
+    return resize(
+        x, size=ref.shape[2:], mode='bilinear', align_corners=align_corners)
+
+
 def norm_act(module: ConvModule, x: Tensor) -> Tensor:
     """Apply the norm and activation of a ``conv-norm-act`` ConvModule."""
     if module.with_norm:
@@ -385,12 +394,7 @@ class OCRPlusHead(BaseCascadeDecodeHead):
                 resize_concat_conv3x3(levels, x, self.bottleneck.conv))
         else:
             feats = self.bottleneck(x)  # [B, C, H, W]
-        if prev_output.shape[2:] != feats.shape[2:]:
-            prev_output = resize(
-                prev_output,
-                size=feats.shape[2:],
-                mode='bilinear',
-                align_corners=self.align_corners)
+        prev_output = resize_like(prev_output, feats, self.align_corners)
         regions = self.spatial_gather_module(feats, prev_output)
         context = self.object_context_block(feats, regions)
         if self.record_maps:
