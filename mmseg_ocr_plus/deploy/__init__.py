@@ -5,15 +5,20 @@ Runtime or OpenVINO (``tools/deployment/pytorch2onnx.py``)."""
 from .entry_points import wrap_entry_points
 from .exportable_upsample import ExportableUpsample, replace_upsample
 from .fold_batchnorm import fold_batchnorm, fold_conv_bn
-from .inference import cast_weights, prepare_for_inference, remove_dropout
+from .inference import (
+    cast_weights,
+    enable_lowres_convs,
+    prepare_for_inference,
+    remove_dropout,
+)
 from .onnx_export import SegmentorExport, export_onnx
 from .onnx_parity import ONNX_BACKENDS, onnx_parity, run_onnx, synthetic_inputs
 from .openvino_model import OPENVINO_PRECISIONS, compile_openvino
 
 __all__ = [
     'ExportableUpsample', 'ONNX_BACKENDS', 'OPENVINO_PRECISIONS',
-    'SegmentorExport', 'cast_weights', 'compile_openvino', 'export_onnx',
-    'fold_batchnorm', 'fold_conv_bn', 'onnx_parity', 'prepare_for_inference',
-    'remove_dropout', 'replace_upsample', 'run_onnx', 'synthetic_inputs',
-    'wrap_entry_points'
+    'SegmentorExport', 'cast_weights', 'compile_openvino',
+    'enable_lowres_convs', 'export_onnx', 'fold_batchnorm', 'fold_conv_bn',
+    'onnx_parity', 'prepare_for_inference', 'remove_dropout',
+    'replace_upsample', 'run_onnx', 'synthetic_inputs', 'wrap_entry_points'
 ]

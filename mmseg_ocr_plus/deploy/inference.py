@@ -57,11 +57,36 @@ def cast_weights(model: nn.Module, dtype: torch.dtype) -> int:
     return len(layers)
 
 
+def enable_lowres_convs(model: nn.Module) -> int:
+    """Turn on ``SoftRegionHead.lowres_conv`` and
+    ``OCRPlusHead.lowres_bottleneck`` wherever the head's inputs allow it
+    (``resize_concat``, a plain conv): the same function with fewer
+    multiply-adds, used in fp32 only. Returns how many were turned on."""
+    from ..models.decode_heads import OCRPlusHead, SoftRegionHead
+    from ..models.utils import check_lowres_option
+    count = 0
+    for m in model.modules():
+        if isinstance(m, SoftRegionHead) and m.num_convs >= 1:
+            option, module = 'lowres_conv', m.convs[0]
+        elif isinstance(m, OCRPlusHead):
+            option, module = 'lowres_bottleneck', m.bottleneck
+        else:
+            continue
+        try:
+            check_lowres_option(m, module, option)
+        except ValueError:
+            continue
+        count += not getattr(m, option)
+        setattr(m, option, True)
+    return count
+
+
 def prepare_for_inference(model: nn.Module,
                           dtype: Optional[torch.dtype] = None,
                           channels_last: Optional[bool] = None) -> nn.Module:
     """Eval mode, BatchNorm folded, dropout removed, channels-last, optional
-    autocast.
+    autocast, and in fp32 the low-resolution convs of HRNet heads
+    (:func:`enable_lowres_convs`).
 
     After it, ``model._forward(inputs)`` and ``model.predict(inputs,
     data_samples)`` run the fast path. With a ``dtype``, the model is
@@ -102,6 +127,7 @@ def prepare_for_inference(model: nn.Module,
     model.eval()
     fold_batchnorm(model)
     remove_dropout(model)
+    enable_lowres_convs(model)  # bf16/fp16 convs keep the direct conv
     if channels_last:
         model.to(memory_format=torch.channels_last)
     autocast = dtype if dtype in AUTOCAST_DTYPES else None

@@ -6,12 +6,12 @@ from .segmentors import (
     OCRCascadeEncoderDecoder,
     SegFix,
 )
-from .utils import resize_concat_conv3x3, shared_transform_inputs
+from .utils import resize_concat_conv, shared_transform_inputs
 
 __all__ = [
     'ASPOCRHead', 'MultiScaleAttentionOCR', 'OCRCascadeEncoderDecoder',
     'OhemCrossEntropyLoss',
     'RMILoss', 'OCRPlusHead', 'ReferenceHRModule',
     'ReferenceHRNet', 'SegFix', 'SegFixHead', 'SoftRegionHead',
-    'resize_concat_conv3x3', 'shared_transform_inputs'
+    'resize_concat_conv', 'shared_transform_inputs'
 ]

@@ -22,8 +22,9 @@ same function with less work:
   on CUDA they run as cuBLAS products, not timed here)
   (:mod:`~mmseg_ocr_plus.models.utils.pointwise_conv`);
 * optionally (``lowres_bottleneck``), on ``resize_concat`` inputs (HRNet),
-  the 3x3 conv before the OCR block convolves the 8x-upsampled level at its
-  own resolution (:func:`~mmseg_ocr_plus.models.utils.resize_concat_conv3x3`);
+  the 3x3 conv before the OCR block mixes the channels of the 4x- and
+  8x-upsampled levels at their own resolution
+  (:func:`~mmseg_ocr_plus.models.utils.resize_concat_conv`);
 * both softmaxes run in fp32 under autocast;
 * channels-last features (``prepare_for_inference`` on CPU) are read as
   ``[B, N, C]`` matrices, so the gather and the attention run without a
@@ -48,7 +49,13 @@ from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from ..utils import conv1x1, resize_concat_conv3x3, shared_transform_inputs
+from ..utils import (
+    check_lowres_option,
+    conv1x1,
+    norm_act,
+    resize_concat_conv,
+    shared_transform_inputs,
+)
 
 
 def softmax_fp32(x: Tensor, dim: int, scale: float = 1.0) -> Tensor:
@@ -85,15 +92,6 @@ def resize_like(x: Tensor, ref: Tensor, align_corners: bool) -> Tensor:
         return x
     return resize(
         x, size=ref.shape[2:], mode='bilinear', align_corners=align_corners)
-
-
-def norm_act(module: ConvModule, x: Tensor) -> Tensor:
-    """Apply the norm and activation of a ``conv-norm-act`` ConvModule."""
-    if module.with_norm:
-        x = module.norm(x)
-    if module.with_activation:
-        x = module.activate(x)
-    return x
 
 
 class SpatialGather(nn.Module):
@@ -290,13 +288,15 @@ class OCRPlusHead(BaseCascadeDecodeHead):
             PaddleSeg). Defaults to False (MMSeg, HRNet-OCR, NVIDIA).
         bottleneck_bias (bool): Bias in the 3x3 conv before the OCR block
             (every reference but MMSeg). Defaults to False.
-        lowres_bottleneck (bool): With ``resize_concat`` inputs, compute
-            that 3x3 conv with the 8x-upsampled level convolved at its own
-            resolution (the same function, less compute). Only used with
-            ``align_corners=False`` and a plain conv. Off by default: its
-            different rounding moves HRNet-W48 logits by up to 1.2e-5 from
-            MMSeg's (above the 1e-5 parity bound) for about 1 s of a 30 s
-            CPU training step. Defaults to False.
+        lowres_bottleneck (bool): With ``resize_concat`` inputs (HRNet),
+            compute that 3x3 conv with the levels upsampled 4x or more
+            mixed at their own resolution
+            (:func:`~mmseg_ocr_plus.models.utils.resize_concat_conv`): the
+            same function with a quarter of the multiply-adds for
+            HRNet-W18, used in fp32 (bf16/fp16 convs keep the direct conv).
+            Needs a plain conv (no ``conv_cfg``). Off by default: its
+            different rounding moves logits by about 1e-5 from MMSeg's
+            zoo parity. Defaults to False.
         **kwargs: ``BaseDecodeHead`` arguments (``in_channels``,
             ``channels``, ``num_classes``, ``in_index``,
             ``input_transform``, ``dropout_ratio``, ``align_corners``, ...).
@@ -340,9 +340,9 @@ class OCRPlusHead(BaseCascadeDecodeHead):
             conv_cfg=self.conv_cfg,
             norm_cfg=self.norm_cfg,
             act_cfg=self.act_cfg)
-        self.lowres_bottleneck = (
-            lowres_bottleneck and self.input_transform == 'resize_concat'
-            and not self.align_corners and self.conv_cfg is None)
+        self.lowres_bottleneck = lowres_bottleneck
+        if lowres_bottleneck:
+            check_lowres_option(self, self.bottleneck, 'lowres_bottleneck')
         self.spatial_gather_module = SpatialGather(gather_scale)
         self.object_context_block = ObjectContextBlock(
             self.channels,
@@ -391,7 +391,8 @@ class OCRPlusHead(BaseCascadeDecodeHead):
             levels = [inputs[i] for i in self.in_index]
             feats = norm_act(
                 self.bottleneck,
-                resize_concat_conv3x3(levels, x, self.bottleneck.conv))
+                resize_concat_conv(levels, x, self.bottleneck.conv,
+                                   self.align_corners))
         else:
             feats = self.bottleneck(x)  # [B, C, H, W]
         prev_output = resize_like(prev_output, feats, self.align_corners)

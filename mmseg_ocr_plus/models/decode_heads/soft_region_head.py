@@ -11,7 +11,11 @@ same state-dict keys, so MMSeg model-zoo weights load unchanged) with:
   one ``resize_concat`` of the backbone features between both heads;
 * ``conv_bias``: the official openseg.pytorch aux head has a biased 3x3 conv
   before its BN (``kernel_size=3, conv_bias=True``); HRNet-OCR uses a biased
-  1x1 conv (``kernel_size=1, conv_bias=True``); MMSeg has no bias.
+  1x1 conv (``kernel_size=1, conv_bias=True``); MMSeg has no bias;
+* ``lowres_conv``: on ``resize_concat`` inputs (HRNet), the first conv mixes
+  the channels of the 4x- and 8x-upsampled levels at their own resolution
+  (:func:`~mmseg_ocr_plus.models.utils.resize_concat_conv`), the same
+  function with less compute.
 """
 from typing import Dict, List, Optional
 
@@ -21,7 +25,12 @@ from mmseg.models.decode_heads import FCNHead
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from ..utils import shared_transform_inputs
+from ..utils import (
+    check_lowres_option,
+    norm_act,
+    resize_concat_conv,
+    shared_transform_inputs,
+)
 
 
 @MODELS.register_module()
@@ -35,6 +44,12 @@ class SoftRegionHead(FCNHead):
         conv_bias (bool): Give every conv before the classifier a bias, as
             the official OCRNet code does. Adds ``convs.i.conv.bias`` keys
             that MMSeg checkpoints do not have. Defaults to False.
+        lowres_conv (bool): With ``resize_concat`` inputs, compute the first
+            conv with the levels upsampled 4x or more mixed at their own
+            resolution, in fp32 (bf16/fp16 convs keep the direct conv). The
+            same function and state dict; rounding differs by about 1e-6.
+            Needs a plain conv (no ``conv_cfg``, no dilation). Defaults to
+            False.
         **kwargs: Arguments of MMSeg's ``FCNHead`` (``num_convs``,
             ``kernel_size``, ``concat_input``, ``dilation``) and
             ``BaseDecodeHead``.
@@ -42,9 +57,17 @@ class SoftRegionHead(FCNHead):
 
     shares_transform = True  # forward takes ``cache``
 
-    def __init__(self, conv_bias: bool = False, **kwargs) -> None:
+    def __init__(self,
+                 conv_bias: bool = False,
+                 lowres_conv: bool = False,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.conv_bias = conv_bias
+        self.lowres_conv = lowres_conv
+        if lowres_conv:
+            if self.num_convs < 1:
+                raise ValueError('lowres_conv=True needs num_convs >= 1')
+            check_lowres_option(self, self.convs[0], 'lowres_conv')
         if conv_bias:
             for module in self.modules():
                 if isinstance(module, ConvModule):
@@ -66,7 +89,15 @@ class SoftRegionHead(FCNHead):
             the transformed features.
         """
         x = shared_transform_inputs(self, inputs, cache)
-        feats = self.convs(x)
+        if self.lowres_conv:
+            first = self.convs[0]
+            levels = [inputs[i] for i in self.in_index]
+            feats = norm_act(
+                first,
+                resize_concat_conv(levels, x, first.conv, self.align_corners))
+            feats = self.convs[1:](feats)
+        else:
+            feats = self.convs(x)
         if self.concat_input:
             feats = self.conv_cat(torch.cat([x, feats], dim=1))
         return self.cls_seg(feats)

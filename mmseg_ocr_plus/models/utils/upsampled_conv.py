@@ -1,151 +1,344 @@
-"""A 3x3 conv over ``resize_concat`` features, with the upsampled levels
-convolved at their own (low) resolution.
+"""A conv over ``resize_concat`` features, with the upsampled levels mixed at
+their own (low) resolution.
 
 OCRNet's heads on HRNet read ``cat([x0, up2(x1), up4(x2), up8(x3)])``, where
-``up_s`` is bilinear upsampling by ``s`` (``align_corners=False``), and the
-OCR head's first layer is a 3x3 conv over it: the largest layer of the model
-(270 -> 512 channels at 1/4 resolution for HRNet-W18). The conv is linear, so
-it splits over the concatenated levels, and for one level
+``up`` is bilinear resizing, and start with a conv over it: the OCR head's
+3x3 conv (270 -> 512 channels at 1/4 resolution for HRNet-W18, the largest
+layer of the model) and the aux head's 1x1 conv. A conv is linear, so it
+splits over the concatenated levels, and for one level and a k x k kernel
 
-    conv3x3(up_s(x))[p] = sum_t W_t up_s(x)[p + t]
-                        = sum_t up_s(W_t x)[p + t]
+    conv(up(x))[p] = sum_t W_t up(x)[p + t] = sum_t up(W_t x)[p + t]
 
-because ``W_t`` (one 3x3 tap, ``Cout x Cin``) mixes channels and ``up_s``
-mixes positions of each channel alone. The channel mixing ``W_t x`` thus runs
-on ``s*s`` times fewer pixels; what remains is, for each output channel, a
-fixed 3x3 filter over the low-resolution taps for each of the ``s*s``
-sub-pixel phases (the bilinear weights of the shifted positions), which costs
-``81`` multiply-adds per output pixel and channel instead of ``9 * Cin``.
+because the tap ``W_t`` (``Cout x Cin``) mixes channels and ``up`` mixes the
+positions of each channel alone. Both ``up`` and the shift by ``t`` are
+separable, so
 
-Exact (identical math, floating-point rounding aside) for interior pixels:
-bilinear upsampling clamps at the image border, which replicate padding of
-the low-resolution taps reproduces. Only the conv's zero padding at the
-high-resolution border differs, so the outermost rows and columns are
-recomputed directly from the concatenated features.
+    conv(up(x)) = sum_{ty, tx} Ry[ty] (W_{ty,tx} x) Rx[tx]^T
 
-Shape shorthand: B batch, Cin / Cout channels, h x w a level's size,
-H x W = s*h x s*w the output size, T = 9 taps, P = s*s phases.
+with ``R[t]`` the ``[H, h]`` matrix of bilinear weights shifted by ``t``
+(zero rows where ``p + t`` falls into the conv's zero padding): exact at the
+border too. The channel mixing runs on ``s*s`` times fewer pixels; the two
+resampling products are matrix products whose banded matrices are cut into
+blocks so that each block reads only the rows it needs.
+
+Shape shorthand: B batch, C / Co input / output channels, h x w a level's
+size, H x W the output size, k the kernel size.
 """
 from functools import lru_cache
-from typing import List
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-# Levels upsampled by less than this are convolved at full resolution. On a
-# 2-core AVX-512 CPU (torch 2.13, oneDNN) the low-resolution path of one
-# HRNet-W18 level at 512x1024, batch 2, Cout 512, forward + backward took
-# 1.44 s against 2.60 s direct for s = 8, but 2.06 s against 1.72 s for
-# s = 4: the phase filters run as small convolutions with 9 input channels,
-# far below the conv's peak FLOP rate.
-MIN_SCALE = 8
+# Output rows per block of the banded resampling products: a block of 64
+# rows upsampled 4x reads 16 + 3 input rows (one per side for the shifts and
+# the bilinear neighbour).
+BLOCK = 64
+# A level is mixed at its own resolution when that costs at most this
+# fraction of the direct conv's multiply-adds (the resampling products run
+# below the conv's FLOP rate). Measured on a 2-core AVX-512 CPU (torch 2.13),
+# fp32, batch 2, HRNet-W18 levels at 512x1024 into the 3x3 conv to 512
+# channels, split against direct, forward / forward + backward: the 8x level
+# 80 / 174 ms against 291 / 996 ms, the 4x level 136 / 292 against 159 /
+# 559, the 2x level 310 / 666 against 96 / 333; this threshold takes the 8x
+# (cost 0.04) and 4x (0.20) levels and leaves the 2x level (1.02).
+MAX_COST = 0.4
 
 
 @lru_cache(maxsize=None)
-def _phase_filters_cpu(s: int) -> Tensor:
-    """``[P, T, 3, 3]`` filters: the weight of low-resolution neighbour
-    ``(dy, dx)`` (after replicate padding) in ``up_s(y_t)[s*q + r + t]``."""
-    r = torch.arange(s, dtype=torch.float64)[:, None, None]  # phase
-    t = torch.arange(-1, 2, dtype=torch.float64)[None, :, None]  # tap
-    o = torch.arange(-1, 2, dtype=torch.float64)[None, None, :]  # neighbour
-    # source coordinate of output s*q + r + t, relative to q (PyTorch's
-    # align_corners=False mapping), and its triangle weight on q + o
-    f = (r + t + 0.5) / s - 0.5
-    k1 = (1 - (f - o).abs()).clamp(min=0)  # [s, 3, 3]: phase, tap, offset
-    k2 = torch.einsum('aid,bje->abijde', k1, k1)  # [s, s, 3, 3, 3, 3]
-    return k2.reshape(s * s, 9, 3, 3).float()
-
-
-def phase_filters(s: int, ref: Tensor) -> Tensor:
-    return _phase_filters_cpu(s).to(device=ref.device, dtype=ref.dtype)
-
-
-def conv3x3_upsampled(x: Tensor, weight: Tensor, s: int) -> Tensor:
-    """``conv3x3(up_s(x), weight)`` for all but the outermost rows/columns.
+def _resampling(
+    n_in: int, n_out: int, k: int, align_corners: bool
+) -> Tuple[Tensor, Tuple[Tuple[int, int, int, int], ...]]:
+    """The shifted resampling matrices of one axis and their nonzero blocks.
 
     Args:
-        x (Tensor): ``[B, Cin, h, w]`` low-resolution features.
-        weight (Tensor): ``[Cout, Cin, 3, 3]`` conv weight (no bias).
-        s (int): Integer upsampling factor.
+        n_in (int): Input length h.
+        n_out (int): Output length H.
+        k (int): Odd kernel size; shifts ``-(k // 2) .. k // 2``.
+        align_corners (bool): Of the bilinear resize.
 
     Returns:
-        Tensor: ``[B, Cout, s*h, s*w]``; border rows and columns are not
-        the zero-padded conv's (the caller replaces them).
+        tuple: ``R`` ``[H, h, k]`` float64 with ``R[p, i, t]`` the weight of
+        input ``i`` at output ``p + t - k // 2`` (0 outside ``[0, H)``), and
+        ``(r0, r1, c0, c1)`` blocks of ``BLOCK`` output rows with the range
+        of input rows ``i`` they read (for any ``t``).
     """
-    B, _, h, w = x.shape
-    cout = weight.shape[0]
-    taps = weight.permute(0, 2, 3, 1).reshape(cout * 9, -1, 1, 1)
-    # NCHW (a channels-last x is small): the phase filters read 9 taps
-    y = F.conv2d(x.contiguous(), taps)  # [B, Cout*T, h, w], channel c*T+t
-    y = F.pad(y.view(B * cout, 9, h, w), (1, 1, 1, 1), mode='replicate')
-    out = F.conv2d(y, phase_filters(s, y))  # [B*Cout, P, h, w]
-    return F.pixel_shuffle(out, s).view(B, cout, s * h, s * w)
+    eye = torch.eye(n_in, dtype=torch.float64).unsqueeze(0)  # [1, h, h]
+    up = F.interpolate(eye,
+                       size=n_out,
+                       mode='linear',
+                       align_corners=align_corners)[0].T  # [H, h]
+    pad = k // 2
+    up = F.pad(up, (0, 0, pad, pad))  # zero rows: the conv's padding
+    taps = torch.stack([up[t:t + n_out] for t in range(k)], 2)  # [H, h, k]
+    blocks = []
+    for r0 in range(0, n_out, BLOCK):
+        r1 = min(r0 + BLOCK, n_out)
+        used = taps[r0:r1].abs().sum((0, 2)).nonzero()
+        c0, c1 = (int(used[0]), int(used[-1]) + 1) if len(used) else (0, 0)
+        blocks.append((r0, r1, c0, c1))
+    return taps, tuple(blocks)
 
 
-def integer_scale(level: Tensor, size: torch.Size) -> int:
-    """The upsampling factor from ``level`` to ``size``; 0 if not integral
-    and equal on both axes."""
+def _blocks_over(blocks: Tuple, k: int) -> Tuple:
+    """Blocks over input rows ``i`` -> blocks over the ``(i, t)`` columns of
+    a ``[H, h * k]`` matrix."""
+    return tuple((r0, r1, c0 * k, c1 * k) for r0, r1, c0, c1 in blocks)
+
+
+class Resample(torch.autograd.Function):
+    """The resampling half of :func:`upsampled_conv`, added to ``base`` in
+    place:
+
+        z[ty] = Rx @ y[ty]        (the width; rows (j, tx) -> W)
+        out = base + Ry @ z       (the height; rows (i, ty) -> H)
+
+    Every product writes into a preallocated buffer (no per-block or
+    per-tap temporaries: at 1/4 resolution the output is the largest tensor
+    of the head) and reads only the nonzero column range of each block of
+    ``BLOCK`` output rows. Runs in the dtype of ``ys`` (autocast off
+    inside); the matrices are constants.
+
+    Args (of ``apply``):
+        ry (Tensor): ``[H, h * k]``, columns ``(i, ty)``.
+        blocks_y (tuple): Its ``(r0, r1, c0, c1)`` blocks.
+        rx (Tensor): ``[W, w * k]``, columns ``(j, tx)``.
+        blocks_x (tuple): Its blocks.
+        base (Tensor | None): ``[B, Co, H, W]`` channels-last, overwritten
+            (a fresh intermediate that autograd does not keep, such as a
+            conv's output).
+        *ys (Tensor): k tensors ``[B * h, w * k, Co]``, rows ``(j, tx)``, the
+            channel mixing of tap row ``ty``.
+
+    Returns:
+        Tensor: ``[B, Co, H, W]`` channels-last, ``base`` if given.
+    """
+
+    @staticmethod
+    def forward(ctx, ry, blocks_y, rx, blocks_x, base, *ys):
+        k = len(ys)
+        N, _, Co = ys[0].shape
+        H, W = ry.shape[0], rx.shape[0]
+        h = ry.shape[1] // k
+        B = N // h
+        z = ys[0].new_empty(N, k, W, Co)
+        if base is None:
+            base = torch.empty((B, Co, H, W),
+                               dtype=ys[0].dtype,
+                               device=ys[0].device,
+                               memory_format=torch.channels_last)
+            fresh = True
+        else:
+            fresh = False
+        out = base.permute(0, 2, 3, 1).view(B, H, W * Co)  # channels-last
+        with torch.autocast(ys[0].device.type, enabled=False):
+            for ty, y in enumerate(ys):
+                for r0, r1, c0, c1 in blocks_x:
+                    torch.bmm(rx[r0:r1, c0:c1].expand(N, -1, -1),
+                              y[:, c0:c1],
+                              out=z[:, ty, r0:r1])
+            z = z.view(B, h * k, W * Co)  # rows (i, ty)
+            for b in range(B):
+                for r0, r1, c0, c1 in blocks_y:
+                    if fresh:
+                        torch.mm(ry[r0:r1, c0:c1],
+                                 z[b, c0:c1],
+                                 out=out[b, r0:r1])
+                    else:  # in place: no second output-sized buffer
+                        out[b, r0:r1].addmm_(ry[r0:r1, c0:c1], z[b, c0:c1])
+        if not fresh:
+            ctx.mark_dirty(base)
+        ctx.blocks = blocks_x, blocks_y
+        ctx.shapes = k, N, h, ys[0].shape[1], Co
+        ctx.has_base = not fresh
+        ctx.save_for_backward(ry, rx)
+        return base
+
+    @staticmethod
+    def backward(ctx, grad):
+        ry, rx = ctx.saved_tensors
+        blocks_x, blocks_y = ctx.blocks
+        k, N, h, w_k, Co = ctx.shapes
+        B, W = grad.shape[0], rx.shape[0]
+        base_grad = grad if ctx.has_base else None
+        grad = grad.permute(0, 2, 3, 1).reshape(B, -1, W * Co)  # [B, H, W*Co]
+        grad_ys = [None] * k
+        if any(ctx.needs_input_grad[5:]):
+            gz = grad.new_zeros(B, h * k, W * Co)
+            with torch.autocast(grad.device.type, enabled=False):
+                for b in range(B):
+                    for r0, r1, c0, c1 in blocks_y:
+                        gz[b, c0:c1].addmm_(ry[r0:r1, c0:c1].t(), grad[b,
+                                                                       r0:r1])
+                gz = gz.view(N, k, W, Co)
+                for ty in range(k):
+                    gy = grad.new_zeros(N, w_k, Co)
+                    for r0, r1, c0, c1 in blocks_x:
+                        gy[:, c0:c1].baddbmm_(
+                            rx[r0:r1, c0:c1].t().expand(N, -1, -1), gz[:, ty,
+                                                                       r0:r1])
+                    grad_ys[ty] = gy
+        return (None, None, None, None, base_grad, *grad_ys)
+
+
+def _add_upsampled_conv(base: Optional[Tensor], x: Tensor, weight: Tensor,
+                        size: Tuple[int, int], align_corners: bool) -> Tensor:
+    """``base + conv(up(x))``, ``[B, Co, H, W]`` channels-last: ``base``
+    (channels-last, updated in place) or None."""
+    B, C, h, w = x.shape
+    Co, k = weight.shape[0], weight.shape[-1]
+    H, W = size
+    ry, blocks_y = _resampling(h, H, k, align_corners)
+    rx, blocks_x = _resampling(w, W, k, align_corners)
+    rows = x.permute(0, 2, 3, 1).reshape(B * h * w, C)
+    ys = []
+    for ty in range(k):  # the channel mixing, [B*h*w, C] @ [C, k*Co]
+        taps = weight[:, :, ty].permute(1, 2, 0).reshape(C, k * Co)
+        ys.append(torch.matmul(rows, taps).view(B * h, w * k, Co))
+    dtype = ys[0].dtype  # the resampling in the mixing's (autocast) dtype
+    if base is not None and base.dtype != dtype:
+        base = base.to(dtype)
+    return Resample.apply(
+        ry.reshape(H, h * k).to(ys[0]), _blocks_over(blocks_y, k),
+        rx.reshape(W, w * k).to(ys[0]), _blocks_over(blocks_x, k), base, *ys)
+
+
+def upsampled_conv(x: Tensor,
+                   weight: Tensor,
+                   size: Tuple[int, int],
+                   align_corners: bool = False) -> Tensor:
+    """``conv2d(resize(x, size), weight, padding=k // 2)``, exactly, with the
+    channel mixing at ``x``'s resolution.
+
+    Args:
+        x (Tensor): ``[B, C, h, w]``.
+        weight (Tensor): ``[Co, C, k, k]``, k odd (stride 1, no dilation).
+        size (tuple[int, int]): ``(H, W)`` of the bilinear resize.
+        align_corners (bool): Of the resize. Defaults to False.
+
+    Returns:
+        Tensor: ``[B, Co, H, W]``, channels-last in memory.
+    """
+    return _add_upsampled_conv(None, x, weight, size, align_corners)
+
+
+def lowres_macs(h: int, w: int, size: Tuple[int, int],
+                k: int) -> Tuple[int, int]:
+    """Multiply-adds of :func:`upsampled_conv` per image and output channel:
+    ``(channel mixing per input channel, the two resampling products)``."""
+    H, W = size
+    _, blocks_y = _resampling(h, H, k, False)
+    _, blocks_x = _resampling(w, W, k, False)
+    width = sum((r1 - r0) * (c1 - c0) * k for r0, r1, c0, c1 in blocks_x)
+    height = sum((r1 - r0) * (c1 - c0) * k for r0, r1, c0, c1 in blocks_y)
+    return h * w * k * k, k * h * width + W * height
+
+
+def pays_at_low_resolution(level: Tensor, size: Tuple[int, int],
+                           conv: nn.Conv2d) -> bool:
+    """Whether mixing ``level`` at its resolution costs at most
+    ``MAX_COST`` of the direct conv's multiply-adds."""
     h, w = level.shape[2:]
-    if size[0] % h or size[1] % w or size[0] // h != size[1] // w:
-        return 0
-    return size[0] // h
+    if (h, w) == tuple(size):
+        return False
+    c, k = level.shape[1], conv.kernel_size[0]
+    per_channel, rest = lowres_macs(h, w, size, k)
+    lowres = per_channel * c + rest  # per output channel
+    return lowres <= MAX_COST * size[0] * size[1] * c * k * k
 
 
-def resize_concat_conv3x3(levels: List[Tensor], concat: Tensor,
-                          conv: nn.Conv2d) -> Tensor:
+def low_precision(x: Tensor, conv: nn.Conv2d) -> bool:
+    """Whether ``conv(x)`` runs in bf16/fp16 (weights or autocast).
+
+    The split does not pay there: on a 2-core AMX CPU (torch 2.13), HRNet-W18
+    at 512x1024, batch 2, the OCR head's bf16 3x3 conv took 83-92 ms forward
+    direct against 124-149 ms split (fp32: 462-520 against 338-354 ms).
+    """
+    low = (torch.bfloat16, torch.float16)
+    device = x.device.type
+    if torch.is_autocast_enabled(device):
+        return torch.get_autocast_dtype(device) in low
+    return conv.weight.dtype in low or x.dtype in low
+
+
+def check_conv(conv: nn.Conv2d) -> None:
+    """Raise unless ``conv`` is a plain stride-1 'same' conv with an odd
+    square kernel (what :func:`upsampled_conv` computes)."""
+    k = conv.kernel_size
+    if (type(conv) is not nn.Conv2d or k[0] != k[1] or k[0] % 2 == 0
+            or conv.stride != (1, 1) or conv.dilation != (1, 1)
+            or conv.groups != 1 or conv.padding != (k[0] // 2, k[0] // 2)
+            or conv.padding_mode != 'zeros'):
+        raise ValueError(
+            'Expected a plain nn.Conv2d with an odd square kernel, stride 1, '
+            f'dilation 1, one group and zero "same" padding, got {conv}')
+
+
+def check_lowres_option(head: nn.Module, module: nn.Module,
+                        option: str) -> None:
+    """Raise unless ``head`` (a ``BaseDecodeHead``) can compute ``module``
+    (a ConvModule over its transformed inputs) with
+    :func:`resize_concat_conv`; ``option`` names the head's argument."""
+    if head.input_transform != 'resize_concat':
+        raise ValueError(
+            f'{option}=True needs input_transform="resize_concat" (multi-'
+            f'level inputs such as HRNet\'s), got {head.input_transform!r}')
+    if module.order != ('conv', 'norm', 'act'):
+        raise ValueError(f'{option}=True expects ConvModule order (conv, '
+                         f'norm, act), got {module.order}')
+    check_conv(module.conv)
+
+
+def resize_concat_conv(levels: List[Tensor],
+                       concat: Tensor,
+                       conv: nn.Conv2d,
+                       align_corners: bool = False) -> Tensor:
     """``conv(concat)`` where ``concat = cat([resize(l) for l in levels])``.
 
     Args:
         levels (list[Tensor]): ``[B, C_i, h_i, w_i]`` features, resized
-            bilinearly (``align_corners=False``) to the first one's size and
-            concatenated into ``concat``.
+            bilinearly to ``concat``'s size and concatenated into it.
         concat (Tensor): ``[B, sum C_i, H, W]``.
-        conv (nn.Conv2d): 3x3, stride 1, padding 1, no dilation or groups.
+        conv (nn.Conv2d): See :func:`check_conv`.
+        align_corners (bool): Of the resize. Defaults to False.
 
     Returns:
-        Tensor: ``[B, Cout, H, W]``, equal to ``conv(concat)``.
+        Tensor: ``[B, Co, H, W]``, equal to ``conv(concat)`` and in its
+        memory format.
     """
     # Traced or exported graphs get the plain conv: a trace would freeze
-    # the sizes and the split into levels.
-    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+    # the sizes and the split into levels. So do bf16/fp16 convs, which run
+    # on matrix units (AMX) at a rate the split cannot beat (see
+    # ``low_precision``).
+    if (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+            or low_precision(concat, conv)):
         return conv(concat)
-    size = concat.shape[2:]
-    weight = conv.weight
-    direct_channels, parts, start = [], [], 0
+    size = tuple(concat.shape[2:])
+    lowres, direct, start = [], [], 0
     for level in levels:
         c = level.shape[1]
-        s = integer_scale(level, size)
-        if s >= MIN_SCALE:
-            parts.append(conv3x3_upsampled(level, weight[:, start:start + c],
-                                           s))
+        if pays_at_low_resolution(level, size, conv):
+            lowres.append((level, conv.weight[:, start:start + c]))
         else:
-            direct_channels.append(slice(start, start + c))
+            direct.append(torch.arange(start, start + c))
         start += c
-    if not parts or size[0] < 3 or size[1] < 3:
+    if not lowres:
         return conv(concat)
-    out = parts[0]
-    for part in parts[1:]:
-        out = out + part
-    if not concat.is_contiguous():  # channels-last: as the direct conv's
+    channels_last = (not concat.is_contiguous() and
+                     concat.is_contiguous(memory_format=torch.channels_last))
+    out = None
+    if direct:  # the direct conv of the other levels starts the sum
+        idx = torch.cat(direct).to(concat.device)
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        out = F.conv2d(
+            concat.index_select(1, idx).contiguous(memory_format=fmt),
+            conv.weight.index_select(1, idx).contiguous(memory_format=fmt),
+            conv.bias,
+            padding=conv.padding)
         out = out.contiguous(memory_format=torch.channels_last)
-    if direct_channels:
-        idx = torch.cat([
-            torch.arange(sl.start, sl.stop, device=concat.device)
-            for sl in direct_channels
-        ])
-        out = out + F.conv2d(concat[:, idx], weight[:, idx], padding=1)
-    if conv.bias is not None:
+    for level, weight in lowres:
+        out = _add_upsampled_conv(out, level, weight, size, align_corners)
+    if not direct and conv.bias is not None:
         out = out + conv.bias.view(1, -1, 1, 1)
-    # the zero padding of the full-resolution conv: recompute the border
-    # (on NCHW strips: one layout for input and weight)
-    weight, bias = weight.contiguous(), conv.bias
-
-    def border(strip: Tensor, pad: tuple) -> Tensor:
-        return F.conv2d(F.pad(strip.contiguous(), pad), weight, bias)
-
-    out[:, :, 0:1] = border(concat[:, :, :2], (1, 1, 1, 0))
-    out[:, :, -1:] = border(concat[:, :, -2:], (1, 1, 0, 1))
-    out[:, :, :, 0:1] = border(concat[:, :, :, :2], (1, 0, 1, 1))
-    out[:, :, :, -1:] = border(concat[:, :, :, -2:], (0, 1, 1, 1))
-    return out
+    return out if channels_last else out.contiguous()

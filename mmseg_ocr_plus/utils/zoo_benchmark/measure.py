@@ -61,6 +61,7 @@ def stock_model_cfg(model_cfg: dict) -> dict:
                                  "no equivalent in MMSeg's heads")
             head.pop(key, None)
         head.pop('lowres_bottleneck', None)  # the same function
+        head.pop('lowres_conv', None)
         head['type'] = STOCK_TYPES.get(head['type'], head['type'])
     return cfg
 

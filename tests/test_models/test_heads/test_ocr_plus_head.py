@@ -305,38 +305,79 @@ def test_bf16_autocast_step_is_finite_with_fp32_softmax(monkeypatch):
 
 
 @pytest.mark.parametrize('train', [False, True])
-def test_lowres_bottleneck_equals_direct_conv(train):
-    """HRNet-like resize_concat inputs: same logits and gradients with the
-    low-resolution bottleneck as with the plain 3x3 conv."""
-    chans = [4, 6, 8, 10]
-    heads = []
+def test_lowres_convs_equal_direct_convs(train, monkeypatch):
+    """HRNet-like resize_concat inputs: the aux head's ``lowres_conv`` and
+    the OCR head's ``lowres_bottleneck`` give the plain convs' logits and
+    gradients (float64), with the same state dict."""
+    from mmseg_ocr_plus.models.utils.upsampled_conv import Resample
+    calls = []
+    real = Resample.apply
+    monkeypatch.setattr(Resample, 'apply',
+                        lambda *a: calls.append(1) or real(*a))
+    # enough channels in the 4x and 8x levels for the split to pay
+    chans = [4, 6, 40, 60]
+    common = dict(
+        in_channels=chans,
+        in_index=(0, 1, 2, 3),
+        input_transform='resize_concat',
+        num_classes=K,
+        dropout_ratio=-1,
+        norm_cfg=BN)
+    pairs = []
     for lowres in (True, False):
         torch.manual_seed(0)
-        head = OCRPlusHead(
-            in_channels=chans,
-            in_index=(0, 1, 2, 3),
-            input_transform='resize_concat',
+        aux = SoftRegionHead(
+            channels=16,
+            kernel_size=1,
+            num_convs=1,
+            concat_input=False,
+            lowres_conv=lowres,
+            **common)
+        ocr = OCRPlusHead(
+            channels=C, ocr_channels=CK, lowres_bottleneck=lowres, **common)
+        for head in (aux, ocr):
+            randomize_bn(head)
+            head.double().train(train)
+        pairs.append((aux, ocr))
+    assert pairs[0][0].lowres_conv and pairs[0][1].lowres_bottleneck
+    inputs = [
+        torch.randn(2, c, 32 // 2**i, 48 // 2**i, dtype=torch.float64)
+        for i, c in enumerate(chans)
+    ]
+    outs = []
+    for aux, ocr in pairs:
+        prev = aux(inputs)
+        out = ocr(inputs, prev)
+        (out.square().mean() + prev.square().mean()).backward()
+        outs.append((prev.detach(), out.detach()))
+    assert len(calls) == 4  # two levels in each head
+    for a, b in zip(*outs):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+    for head, ref in zip(*pairs):
+        assert head.state_dict().keys() == ref.state_dict().keys()
+        ref_params = dict(ref.named_parameters())
+        for name, p in head.named_parameters():
+            torch.testing.assert_close(
+                p.grad, ref_params[name].grad, rtol=0, atol=1e-10)
+
+
+def test_lowres_options_refuse_other_inputs():
+    with pytest.raises(ValueError, match='resize_concat'):
+        OCRPlusHead(
+            in_channels=IN_CH,
             channels=C,
             ocr_channels=CK,
             num_classes=K,
-            dropout_ratio=-1,
-            norm_cfg=BN,
-            lowres_bottleneck=lowres)
-        randomize_bn(head)
-        head.train(train)
-        heads.append(head)
-    assert heads[0].lowres_bottleneck and not heads[1].lowres_bottleneck
-    inputs = [torch.randn(2, c, 32 // 2**i, 48 // 2**i)
-              for i, c in enumerate(chans)]
-    prev = torch.randn(2, K, 32, 48)
-    outs = []
-    for head in heads:
-        out = head(inputs, prev)
-        out.square().mean().backward()
-        outs.append(out.detach())
-    torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=1e-5)
-    grads = [h.bottleneck.conv.weight.grad for h in heads]
-    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
+            lowres_bottleneck=True)
+    with pytest.raises(ValueError, match='plain nn.Conv2d'):
+        SoftRegionHead(
+            in_channels=[4, 6],
+            in_index=(0, 1),
+            input_transform='resize_concat',
+            channels=8,
+            num_classes=K,
+            dilation=2,
+            lowres_conv=True)
 
 
 @pytest.mark.parametrize('query_pool', [1, 2])
