@@ -75,3 +75,30 @@ def test_preparing_again_in_fp32_restores_fp32_weights(demo_model):
     with torch.no_grad():
         logits = model(smooth_inputs(1, 64, 96), mode='tensor')
     assert logits.dtype == torch.float32
+
+
+def test_fp32_preparation_turns_on_the_lowres_head_convs(
+        demo_model, monkeypatch):
+    from mmseg_ocr_plus.deploy import enable_lowres_convs
+    from mmseg_ocr_plus.models.utils.upsampled_conv import Resample
+    calls = []
+    real = Resample.apply
+    monkeypatch.setattr(Resample, 'apply',
+                        lambda *a: calls.append(1) or real(*a))
+    model = copy.deepcopy(demo_model).eval()
+    aux, ocr = model.decode_head
+    assert not aux.lowres_conv and not ocr.lowres_bottleneck
+    inputs = smooth_inputs(1, 256, 512)
+    with torch.no_grad():
+        expected = model(inputs, mode='tensor')
+        prepare_for_inference(model)
+        logits = model(inputs, mode='tensor')
+    assert aux.lowres_conv and ocr.lowres_bottleneck
+    assert len(calls) == 4  # the 4x and 8x levels of both heads
+    torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-4)
+    assert enable_lowres_convs(model) == 0  # already on
+    # bf16: the same flags, the direct convs
+    prepare_for_inference(model, dtype=torch.bfloat16)
+    with torch.no_grad():
+        model(inputs, mode='tensor')
+    assert len(calls) == 4

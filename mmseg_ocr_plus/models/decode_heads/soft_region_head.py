@@ -47,7 +47,7 @@ class SoftRegionHead(FCNHead):
         lowres_conv (bool): With ``resize_concat`` inputs, compute the first
             conv with the levels upsampled 4x or more mixed at their own
             resolution, in fp32 (bf16/fp16 convs keep the direct conv). The
-            same function and state dict; rounding differs by about 1e-6.
+            same function and state dict (float64 tests: within 1e-10).
             Needs a plain conv (no ``conv_cfg``, no dilation). Defaults to
             False.
         **kwargs: Arguments of MMSeg's ``FCNHead`` (``num_convs``,
