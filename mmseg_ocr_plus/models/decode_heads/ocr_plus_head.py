@@ -24,7 +24,8 @@ same function with less work:
 * optionally (``lowres_bottleneck``), on ``resize_concat`` inputs (HRNet),
   the 3x3 conv before the OCR block mixes the channels of the 4x- and
   8x-upsampled levels at their own resolution
-  (:func:`~mmseg_ocr_plus.models.utils.resize_concat_conv`);
+  (:func:`~mmseg_ocr_plus.models.utils.resize_concat_conv`), and never
+  upsamples them;
 * both softmaxes run in fp32 under autocast;
 * channels-last features (``prepare_for_inference`` on CPU) are read as
   ``[B, N, C]`` matrices, so the gather and the attention run without a
@@ -53,7 +54,7 @@ from ..utils import (
     check_lowres_option,
     conv1x1,
     norm_act,
-    resize_concat_conv,
+    resize_concat_conv_module,
     shared_transform_inputs,
 )
 
@@ -386,14 +387,11 @@ class OCRPlusHead(BaseCascadeDecodeHead):
             Tensor: ``[B, num_classes, H, W]`` logits, ``H x W`` the size of
             the transformed features.
         """
-        x = shared_transform_inputs(self, inputs, cache)
         if self.lowres_bottleneck:
-            levels = [inputs[i] for i in self.in_index]
-            feats = norm_act(
-                self.bottleneck,
-                resize_concat_conv(levels, x, self.bottleneck.conv,
-                                   self.align_corners))
+            feats = resize_concat_conv_module(self, self.bottleneck, inputs,
+                                              cache)
         else:
+            x = shared_transform_inputs(self, inputs, cache)
             feats = self.bottleneck(x)  # [B, C, H, W]
         prev_output = resize_like(prev_output, feats, self.align_corners)
         regions = self.spatial_gather_module(feats, prev_output)

@@ -27,8 +27,7 @@ from torch import Tensor, nn
 
 from ..utils import (
     check_lowres_option,
-    norm_act,
-    resize_concat_conv,
+    resize_concat_conv_module,
     shared_transform_inputs,
 )
 
@@ -88,16 +87,13 @@ class SoftRegionHead(FCNHead):
             Tensor: ``[B, num_classes, H, W]`` logits, ``H x W`` the size of
             the transformed features.
         """
-        x = shared_transform_inputs(self, inputs, cache)
         if self.lowres_conv:
-            first = self.convs[0]
-            levels = [inputs[i] for i in self.in_index]
-            feats = norm_act(
-                first,
-                resize_concat_conv(levels, x, first.conv, self.align_corners))
+            feats = resize_concat_conv_module(self, self.convs[0], inputs,
+                                              cache)
             feats = self.convs[1:](feats)
         else:
-            feats = self.convs(x)
+            feats = self.convs(shared_transform_inputs(self, inputs, cache))
         if self.concat_input:
+            x = shared_transform_inputs(self, inputs, cache)
             feats = self.conv_cat(torch.cat([x, feats], dim=1))
         return self.cls_seg(feats)

@@ -25,11 +25,14 @@ Shape shorthand: B batch, C / Co input / output channels, h x w a level's
 size, H x W the output size, k the kernel size.
 """
 from functools import lru_cache
-from typing import List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .conv_module import norm_act
+from .shared_transform import shared_resize_concat
 
 # Output rows per block of the banded resampling products: a block of 64
 # rows upsampled 4x reads 16 + 3 input rows (one per side for the shifts and
@@ -291,54 +294,84 @@ def check_lowres_option(head: nn.Module, module: nn.Module,
 
 
 def resize_concat_conv(levels: List[Tensor],
-                       concat: Tensor,
                        conv: nn.Conv2d,
-                       align_corners: bool = False) -> Tensor:
-    """``conv(concat)`` where ``concat = cat([resize(l) for l in levels])``.
+                       align_corners: bool = False,
+                       concat_fn: Optional[Callable[[Tuple[int, ...]],
+                                                    Tensor]] = None) -> Tensor:
+    """``conv(cat([resize(l) for l in levels]))``, resized bilinearly to the
+    first level's size, with the levels where it pays mixed at their own
+    resolution (the others concatenated and convolved directly).
 
     Args:
-        levels (list[Tensor]): ``[B, C_i, h_i, w_i]`` features, resized
-            bilinearly to ``concat``'s size and concatenated into it.
-        concat (Tensor): ``[B, sum C_i, H, W]``.
+        levels (list[Tensor]): ``[B, C_i, h_i, w_i]`` features.
         conv (nn.Conv2d): See :func:`check_conv`.
         align_corners (bool): Of the resize. Defaults to False.
+        concat_fn (callable, optional): Given increasing level positions,
+            returns their resized concatenation (a head passes one that
+            shares it between heads, ``shared_resize_concat``). Defaults to
+            computing it.
 
     Returns:
-        Tensor: ``[B, Co, H, W]``, equal to ``conv(concat)`` and in its
-        memory format.
+        Tensor: ``[B, Co, H, W]``, equal to ``conv`` of the concatenation,
+        channels-last if ``levels[0]`` is.
     """
+    size = tuple(levels[0].shape[2:])
+    if concat_fn is None:
+
+        def concat_fn(selected: Tuple[int, ...]) -> Tensor:
+            return torch.cat([
+                F.interpolate(
+                    levels[i],
+                    size,
+                    mode='bilinear',
+                    align_corners=align_corners) for i in selected
+            ], 1)
+
+    everything = tuple(range(len(levels)))
     # Traced or exported graphs get the plain conv: a trace would freeze
     # the sizes and the split into levels. So do bf16/fp16 convs, which run
     # on matrix units (AMX) at a rate the split cannot beat (see
     # ``low_precision``).
     if (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
-            or low_precision(concat, conv)):
-        return conv(concat)
-    size = tuple(concat.shape[2:])
-    lowres, direct, start = [], [], 0
+            or low_precision(levels[0], conv)):
+        return conv(concat_fn(everything))
+    split = [pays_at_low_resolution(lvl, size, conv) for lvl in levels]
+    if not any(split):
+        return conv(concat_fn(everything))
+    channels_last = (not levels[0].is_contiguous()
+                     and levels[0].is_contiguous(
+                         memory_format=torch.channels_last))
+    starts = [0]
     for level in levels:
-        c = level.shape[1]
-        if pays_at_low_resolution(level, size, conv):
-            lowres.append((level, conv.weight[:, start:start + c]))
-        else:
-            direct.append(torch.arange(start, start + c))
-        start += c
-    if not lowres:
-        return conv(concat)
-    channels_last = (not concat.is_contiguous() and
-                     concat.is_contiguous(memory_format=torch.channels_last))
-    out = None
-    if direct:  # the direct conv of the other levels starts the sum
-        idx = torch.cat(direct).to(concat.device)
-        fmt = torch.channels_last if channels_last else torch.contiguous_format
-        out = F.conv2d(
-            concat.index_select(1, idx).contiguous(memory_format=fmt),
-            conv.weight.index_select(1, idx).contiguous(memory_format=fmt),
-            conv.bias,
-            padding=conv.padding)
-        out = out.contiguous(memory_format=torch.channels_last)
-    for level, weight in lowres:
-        out = _add_upsampled_conv(out, level, weight, size, align_corners)
-    if not direct and conv.bias is not None:
-        out = out + conv.bias.view(1, -1, 1, 1)
+        starts.append(starts[-1] + level.shape[1])
+    # the direct conv of the other levels (level 0, at the output size, at
+    # least) starts the sum
+    direct = tuple(i for i, s in enumerate(split) if not s)
+    idx = torch.cat([torch.arange(starts[i], starts[i + 1])
+                     for i in direct]).to(conv.weight.device)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    out = F.conv2d(
+        concat_fn(direct).contiguous(memory_format=fmt),
+        conv.weight.index_select(1, idx).contiguous(memory_format=fmt),
+        conv.bias,
+        padding=conv.padding)
+    out = out.contiguous(memory_format=torch.channels_last)
+    for i, level in enumerate(levels):
+        if split[i]:
+            weight = conv.weight[:, starts[i]:starts[i + 1]]
+            out = _add_upsampled_conv(out, level, weight, size, align_corners)
     return out if channels_last else out.contiguous()
+
+
+def resize_concat_conv_module(head: nn.Module, module: nn.Module,
+                              inputs: List[Tensor],
+                              cache: Optional[Dict]) -> Tensor:
+    """A head's ``conv-norm-act`` ConvModule over its ``resize_concat``
+    features, computed by :func:`resize_concat_conv`: the resized levels
+    that it needs come from ``shared_resize_concat`` (shared by the heads of
+    one forward pass through ``cache``), the others are never resized."""
+    levels = [inputs[i] for i in head.in_index]
+    out = resize_concat_conv(
+        levels, module.conv, head.align_corners,
+        lambda selected: shared_resize_concat(head, inputs, cache, selected))
+    return norm_act(module, out)

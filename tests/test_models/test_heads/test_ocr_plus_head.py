@@ -13,7 +13,7 @@ from mmseg_ocr_plus.models.decode_heads import (
     SoftRegionHead,
     ocr_plus_head,
 )
-from mmseg_ocr_plus.models.utils import PointwiseConv2d
+from mmseg_ocr_plus.models.utils import PointwiseConv2d, transform_key
 
 BN = dict(type='BN', requires_grad=True)
 IN_CH, C, CK, K = 32, 16, 8, 19
@@ -344,13 +344,21 @@ def test_lowres_convs_equal_direct_convs(train, monkeypatch):
         torch.randn(2, c, 32 // 2**i, 48 // 2**i, dtype=torch.float64)
         for i, c in enumerate(chans)
     ]
-    outs = []
+    outs, caches = [], []
     for aux, ocr in pairs:
-        prev = aux(inputs)
-        out = ocr(inputs, prev)
+        cache = {}  # as OCRCascadeEncoderDecoder shares it
+        prev = aux(inputs, cache=cache)
+        out = ocr(inputs, prev, cache=cache)
         (out.square().mean() + prev.square().mean()).backward()
         outs.append((prev.detach(), out.detach()))
+        caches.append(cache)
     assert len(calls) == 4  # two levels in each head
+    # the split heads share the concatenation of levels 0 and 1 only: the
+    # 4x and 8x levels are never upsampled
+    key = transform_key(pairs[0][0])
+    assert list(caches[0]) == [key + ((0, 1), )]
+    assert caches[0][key + ((0, 1), )].shape[1] == 10
+    assert list(caches[1]) == [key]
     for a, b in zip(*outs):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
     for head, ref in zip(*pairs):

@@ -101,7 +101,7 @@ def test_resize_concat_conv_equals_conv_of_concat(k, bias, channels_last,
     if channels_last:  # as prepare_for_inference makes them
         conv.to(memory_format=torch.channels_last)
     expected = conv(concat)
-    out = resize_concat_conv(levels_in, concat, conv)
+    out = resize_concat_conv(levels_in, conv)
     assert len(calls) == 2  # the 4x and 8x levels
     assert out.is_contiguous(
         memory_format=torch.channels_last) == channels_last
@@ -114,18 +114,8 @@ def test_non_integer_scale(monkeypatch):
     levels, _, concat = hrnet_like((30, 60), [(3, 1), (60, 7)], False)
     conv = torch.nn.Conv2d(63, 5, 3, padding=1).double()
     assert levels[1].shape[2:] == (4, 8)  # 7.5x
-    out = resize_concat_conv(levels, concat, conv)
+    out = resize_concat_conv(levels, conv)
     assert calls == [1]
-    torch.testing.assert_close(out, conv(concat), rtol=0, atol=1e-12)
-    assert_same_grads(out, conv(concat), levels + list(conv.parameters()))
-
-
-def test_only_upsampled_levels_no_direct_part(monkeypatch):
-    calls = count_resamples(monkeypatch)
-    levels, _, concat = hrnet_like((32, 64), [(40, 4), (60, 8)], False)
-    conv = torch.nn.Conv2d(100, 7, 3, padding=1).double()
-    out = resize_concat_conv(levels, concat, conv)
-    assert len(calls) == 2
     torch.testing.assert_close(out, conv(concat), rtol=0, atol=1e-12)
     assert_same_grads(out, conv(concat), levels + list(conv.parameters()))
 
@@ -135,7 +125,7 @@ def test_low_precision_and_small_scales_keep_the_direct_conv(monkeypatch):
     # a 2x level: mixing it first does not pay
     levels, _, concat = hrnet_like((32, 64), [(3, 1), (100, 2)], False)
     conv = torch.nn.Conv2d(103, 5, 3, padding=1).double()
-    torch.testing.assert_close(resize_concat_conv(levels, concat, conv),
+    torch.testing.assert_close(resize_concat_conv(levels, conv),
                                conv(concat))
     assert calls == []
     # bf16 weights, and fp32 under bf16 autocast: AMX runs the direct conv
@@ -145,12 +135,11 @@ def test_low_precision_and_small_scales_keep_the_direct_conv(monkeypatch):
     conv = torch.nn.Conv2d(63, 5, 3, padding=1)
     levels, concat = [lvl.float() for lvl in levels], concat.float()
     with torch.autocast('cpu', dtype=torch.bfloat16):
-        resize_concat_conv(levels, concat, conv)
+        resize_concat_conv(levels, conv)
     conv_bf16 = conv.to(torch.bfloat16)
-    resize_concat_conv([lvl.bfloat16() for lvl in levels], concat.bfloat16(),
-                       conv_bf16)
+    resize_concat_conv([lvl.bfloat16() for lvl in levels], conv_bf16)
     assert calls == []
-    resize_concat_conv(levels, concat, conv.float())
+    resize_concat_conv(levels, conv.float())
     assert calls == [1]
 
 
@@ -161,7 +150,7 @@ class ResizeConcatConv(torch.nn.Module):
         self.conv = conv
 
     def forward(self, concat, *levels):
-        return resize_concat_conv(list(levels), concat, self.conv)
+        return resize_concat_conv(list(levels), self.conv)
 
 
 def test_a_trace_gets_the_plain_conv(monkeypatch):
@@ -213,6 +202,6 @@ def test_fewer_multiply_adds_for_hrnet_w18(k, at_most):
     with torch.no_grad(), FlopCounterMode(display=False) as direct:
         conv(concat)
     with torch.no_grad(), FlopCounterMode(display=False) as lowres:
-        resize_concat_conv(levels, concat, conv)
+        resize_concat_conv(levels, conv)
     ratio = lowres.get_total_flops() / direct.get_total_flops()
     assert ratio < at_most, ratio
