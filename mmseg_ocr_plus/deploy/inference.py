@@ -11,7 +11,10 @@ from torch import nn
 from .entry_points import wrap_entry_points
 from .fold_batchnorm import fold_batchnorm
 
-__all__ = ['cast_weights', 'prepare_for_inference', 'remove_dropout']
+__all__ = [
+    'cast_weights', 'enable_lowres_convs', 'prepare_for_inference',
+    'remove_dropout'
+]
 
 AUTOCAST_DTYPES = (torch.bfloat16, torch.float16)
 CAST_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
@@ -61,7 +64,8 @@ def enable_lowres_convs(model: nn.Module) -> int:
     """Turn on ``SoftRegionHead.lowres_conv`` and
     ``OCRPlusHead.lowres_bottleneck`` wherever the head's inputs allow it
     (``resize_concat``, a plain conv): the same function with fewer
-    multiply-adds, used in fp32 only. Returns how many were turned on."""
+    multiply-adds, used in fp32 on the CPU only. Returns how many were
+    turned on."""
     from ..models.decode_heads import OCRPlusHead, SoftRegionHead
     from ..models.utils import check_lowres_option
     count = 0

@@ -293,11 +293,11 @@ class OCRPlusHead(BaseCascadeDecodeHead):
             compute that 3x3 conv with the levels upsampled 4x or more
             mixed at their own resolution
             (:func:`~mmseg_ocr_plus.models.utils.resize_concat_conv`): the
-            same function with a quarter of the multiply-adds for
-            HRNet-W18, used in fp32 (bf16/fp16 convs keep the direct conv).
-            Needs a plain conv (no ``conv_cfg``). Off by default: its
-            different rounding moves logits by about 1e-5 from MMSeg's
-            zoo parity. Defaults to False.
+            same function with 0.28x the multiply-adds for
+            HRNet-W18, used in fp32 on the CPU (bf16/fp16 convs and GPUs
+            keep the direct conv). Needs a plain conv (no ``conv_cfg``).
+            Off by default: its different rounding moves logits by about
+            1e-5 from MMSeg's zoo parity. Defaults to False.
         **kwargs: ``BaseDecodeHead`` arguments (``in_channels``,
             ``channels``, ``num_classes``, ``in_index``,
             ``input_transform``, ``dropout_ratio``, ``align_corners``, ...).

@@ -45,10 +45,10 @@ class SoftRegionHead(FCNHead):
             that MMSeg checkpoints do not have. Defaults to False.
         lowres_conv (bool): With ``resize_concat`` inputs, compute the first
             conv with the levels upsampled 4x or more mixed at their own
-            resolution, in fp32 (bf16/fp16 convs keep the direct conv). The
-            same function and state dict (float64 tests: within 1e-10).
-            Needs a plain conv (no ``conv_cfg``, no dilation). Defaults to
-            False.
+            resolution, in fp32 on the CPU (bf16/fp16 convs and GPUs keep
+            the direct conv). The same function and state dict (float64
+            tests: within 1e-10). Needs a plain conv (no ``conv_cfg``, no
+            dilation). Defaults to False.
         **kwargs: Arguments of MMSeg's ``FCNHead`` (``num_convs``,
             ``kernel_size``, ``concat_input``, ``dilation``) and
             ``BaseDecodeHead``.

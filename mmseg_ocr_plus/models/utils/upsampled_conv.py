@@ -49,7 +49,7 @@ BLOCK = 64
 MAX_COST = 0.4
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=64)  # bounded: one entry per (size, kernel) seen
 def _resampling(
     n_in: int, n_out: int, k: int, align_corners: bool
 ) -> Tuple[Tensor, Tuple[Tuple[int, int, int, int], ...]]:
@@ -67,6 +67,15 @@ def _resampling(
         ``(r0, r1, c0, c1)`` blocks of ``BLOCK`` output rows with the range
         of input rows ``i`` they read (for any ``t``).
     """
+    # ordinary tensors even when first called under inference_mode: they
+    # are saved for backward by later calls
+    with torch.inference_mode(False):
+        return _build_resampling(n_in, n_out, k, align_corners)
+
+
+def _build_resampling(n_in: int, n_out: int, k: int, align_corners: bool
+                      ) -> Tuple[Tensor, Tuple[Tuple[int, int, int, int],
+                                               ...]]:
     eye = torch.eye(n_in, dtype=torch.float64).unsqueeze(0)  # [1, h, h]
     up = F.interpolate(eye,
                        size=n_out,
@@ -149,7 +158,8 @@ class Resample(torch.autograd.Function):
                                  z[b, c0:c1],
                                  out=out[b, r0:r1])
                     else:  # in place: no second output-sized buffer
-                        out[b, r0:r1].addmm_(ry[r0:r1, c0:c1], z[b, c0:c1])
+                        o = out[b, r0:r1]
+                        torch.addmm(o, ry[r0:r1, c0:c1], z[b, c0:c1], out=o)
         if not fresh:
             ctx.mark_dirty(base)
         ctx.blocks = blocks_x, blocks_y
@@ -251,15 +261,19 @@ def pays_at_low_resolution(level: Tensor, size: Tuple[int, int],
     return lowres <= MAX_COST * size[0] * size[1] * c * k * k
 
 
-def low_precision(x: Tensor, conv: nn.Conv2d) -> bool:
-    """Whether ``conv(x)`` runs in bf16/fp16 (weights or autocast).
+def direct_conv_pays(x: Tensor, conv: nn.Conv2d) -> bool:
+    """Whether ``conv(x)`` runs where the split was not measured to pay:
+    off the CPU, or in bf16/fp16 (weights or autocast).
 
-    The split does not pay there: on a 2-core AMX CPU (torch 2.13), HRNet-W18
-    at 512x1024, batch 2, the OCR head's bf16 3x3 conv took 83-92 ms forward
-    direct against 124-149 ms split (fp32: 462-520 against 338-354 ms).
+    On a 2-core AMX CPU (torch 2.13), HRNet-W18 at 512x1024, batch 2, the OCR
+    head's bf16 3x3 conv took 83-92 ms forward direct against 124-149 ms
+    split (fp32: 462-520 against 338-354 ms). GPUs (TF32 or fp16 convs) were
+    not measured.
     """
     low = (torch.bfloat16, torch.float16)
     device = x.device.type
+    if device != 'cpu':
+        return True
     if torch.is_autocast_enabled(device):
         return torch.get_autocast_dtype(device) in low
     return conv.weight.dtype in low or x.dtype in low
@@ -330,10 +344,10 @@ def resize_concat_conv(levels: List[Tensor],
     everything = tuple(range(len(levels)))
     # Traced or exported graphs get the plain conv: a trace would freeze
     # the sizes and the split into levels. So do bf16/fp16 convs, which run
-    # on matrix units (AMX) at a rate the split cannot beat (see
-    # ``low_precision``).
+    # on matrix units (AMX) at a rate the split cannot beat, and GPUs (see
+    # ``direct_conv_pays``).
     if (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
-            or low_precision(levels[0], conv)):
+            or direct_conv_pays(levels[0], conv)):
         return conv(concat_fn(everything))
     split = [pays_at_low_resolution(lvl, size, conv) for lvl in levels]
     if not any(split):

@@ -304,6 +304,24 @@ def test_bf16_autocast_step_is_finite_with_fp32_softmax(monkeypatch):
         assert torch.isfinite(p.grad).all() and torch.isfinite(p).all()
 
 
+# resize_concat heads over four levels, with enough channels in the 4x and
+# 8x levels for the low-resolution split to pay
+HRNET_LIKE = dict(
+    in_channels=[4, 6, 40, 60],
+    in_index=(0, 1, 2, 3),
+    input_transform='resize_concat',
+    num_classes=K,
+    dropout_ratio=-1,
+    norm_cfg=BN)
+
+
+def hrnet_like_inputs():
+    return [
+        torch.randn(2, c, 32 // 2**i, 48 // 2**i, dtype=torch.float64)
+        for i, c in enumerate(HRNET_LIKE['in_channels'])
+    ]
+
+
 @pytest.mark.parametrize('train', [False, True])
 def test_lowres_convs_equal_direct_convs(train, monkeypatch):
     """HRNet-like resize_concat inputs: the aux head's ``lowres_conv`` and
@@ -314,15 +332,7 @@ def test_lowres_convs_equal_direct_convs(train, monkeypatch):
     real = Resample.apply
     monkeypatch.setattr(Resample, 'apply',
                         lambda *a: calls.append(1) or real(*a))
-    # enough channels in the 4x and 8x levels for the split to pay
-    chans = [4, 6, 40, 60]
-    common = dict(
-        in_channels=chans,
-        in_index=(0, 1, 2, 3),
-        input_transform='resize_concat',
-        num_classes=K,
-        dropout_ratio=-1,
-        norm_cfg=BN)
+    common = HRNET_LIKE
     pairs = []
     for lowres in (True, False):
         torch.manual_seed(0)
@@ -340,10 +350,7 @@ def test_lowres_convs_equal_direct_convs(train, monkeypatch):
             head.double().train(train)
         pairs.append((aux, ocr))
     assert pairs[0][0].lowres_conv and pairs[0][1].lowres_bottleneck
-    inputs = [
-        torch.randn(2, c, 32 // 2**i, 48 // 2**i, dtype=torch.float64)
-        for i, c in enumerate(chans)
-    ]
+    inputs = hrnet_like_inputs()
     outs, caches = [], []
     for aux, ocr in pairs:
         cache = {}  # as OCRCascadeEncoderDecoder shares it
@@ -367,6 +374,24 @@ def test_lowres_convs_equal_direct_convs(train, monkeypatch):
         for name, p in head.named_parameters():
             torch.testing.assert_close(
                 p.grad, ref_params[name].grad, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize('concat_input', [False, True])
+def test_lowres_aux_head_with_more_convs(concat_input):
+    heads = []
+    for lowres in (True, False):
+        torch.manual_seed(0)
+        heads.append(
+            SoftRegionHead(
+                channels=16,
+                kernel_size=3,
+                num_convs=2,
+                concat_input=concat_input,
+                lowres_conv=lowres,
+                **HRNET_LIKE).double())
+    inputs = hrnet_like_inputs()
+    outs = [head(inputs) for head in heads]
+    torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=1e-10)
 
 
 def test_lowres_options_refuse_other_inputs():

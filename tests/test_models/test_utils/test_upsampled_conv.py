@@ -143,6 +143,17 @@ def test_low_precision_and_small_scales_keep_the_direct_conv(monkeypatch):
     assert calls == [1]
 
 
+def test_a_first_call_under_inference_mode_leaves_training_possible():
+    module._resampling.cache_clear()
+    x = torch.randn(1, 2, 3, 5, dtype=torch.float64)
+    weight = torch.randn(4, 2, 3, 3, dtype=torch.float64)
+    with torch.inference_mode():
+        upsampled_conv(x, weight, (11, 13))
+    x.requires_grad_()
+    upsampled_conv(x, weight, (11, 13)).sum().backward()  # saves the R
+    assert x.grad is not None
+
+
 class ResizeConcatConv(torch.nn.Module):
 
     def __init__(self, conv):
@@ -185,7 +196,7 @@ def test_check_conv_refuses_other_convs(kwargs):
     check_conv(torch.nn.Conv2d(6, 6, 3, padding=1))
 
 
-@pytest.mark.parametrize('k,at_most', [(3, 0.30), (1, 0.40)])
+@pytest.mark.parametrize('k,at_most', [(3, 0.29), (1, 0.35)])
 def test_fewer_multiply_adds_for_hrnet_w18(k, at_most):
     """The OCR head's 3x3 conv (270 -> 512) and the aux head's 1x1 conv
     (270 -> 270) of HRNet-W18 at 512x1024 (features at 128x256)."""
