@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from mmseg_ocr_plus.models.utils import resize_concat_conv, upsampled_conv
-from mmseg_ocr_plus.models.utils.upsampled_conv import check_conv
+from mmseg_ocr_plus.models.utils.lowres_conv import check_conv
 
 # the module, not the function of the same name
 module = importlib.import_module('mmseg_ocr_plus.models.utils.upsampled_conv')
@@ -144,7 +144,7 @@ def test_low_precision_and_small_scales_keep_the_direct_conv(monkeypatch):
 
 
 def test_a_first_call_under_inference_mode_leaves_training_possible():
-    module._resampling.cache_clear()
+    module.resampling_matrices.cache_clear()
     x = torch.randn(1, 2, 3, 5, dtype=torch.float64)
     weight = torch.randn(4, 2, 3, 3, dtype=torch.float64)
     with torch.inference_mode():
