@@ -290,14 +290,14 @@ class OCRPlusHead(BaseCascadeDecodeHead):
         bottleneck_bias (bool): Bias in the 3x3 conv before the OCR block
             (every reference but MMSeg). Defaults to False.
         lowres_bottleneck (bool): With ``resize_concat`` inputs (HRNet),
-            compute that 3x3 conv with the levels upsampled 4x or more
-            mixed at their own resolution
-            (:func:`~mmseg_ocr_plus.models.utils.resize_concat_conv`): the
-            same function with 0.28x the multiply-adds for
-            HRNet-W18, used in fp32 on the CPU (bf16/fp16 convs and GPUs
-            keep the direct conv). Needs a plain conv (no ``conv_cfg``).
-            Off by default: its different rounding moves logits by about
-            1e-5 from MMSeg's zoo parity. Defaults to False.
+            compute that 3x3 conv with the upsampled levels mixed at their
+            own resolution where that pays (HRNet-W18: the 4x and 8x
+            levels, 0.28x the multiply-adds;
+            :func:`~mmseg_ocr_plus.models.utils.resize_concat_conv`), in
+            fp32 on the CPU (bf16/fp16 convs and GPUs keep the direct
+            conv). The same function; needs a plain conv (no
+            ``conv_cfg``). Off by default: the 1e-5 zoo-parity test covers
+            the default path only. Defaults to False.
         **kwargs: ``BaseDecodeHead`` arguments (``in_channels``,
             ``channels``, ``num_classes``, ``in_index``,
             ``input_transform``, ``dropout_ratio``, ``align_corners``, ...).

@@ -44,11 +44,12 @@ class SoftRegionHead(FCNHead):
             the official OCRNet code does. Adds ``convs.i.conv.bias`` keys
             that MMSeg checkpoints do not have. Defaults to False.
         lowres_conv (bool): With ``resize_concat`` inputs, compute the first
-            conv with the levels upsampled 4x or more mixed at their own
-            resolution, in fp32 on the CPU (bf16/fp16 convs and GPUs keep
-            the direct conv). The same function and state dict (float64
-            tests: within 1e-10). Needs a plain conv (no ``conv_cfg``, no
-            dilation). Defaults to False.
+            conv with the upsampled levels mixed at their own resolution
+            where that pays (HRNet-W18: the 4x and 8x levels), in fp32 on
+            the CPU (bf16/fp16 convs and GPUs keep the direct conv). The
+            same function and state dict (float64 tests: within 1e-10).
+            Needs a plain conv (no ``conv_cfg``, no dilation). Defaults to
+            False.
         **kwargs: Arguments of MMSeg's ``FCNHead`` (``num_convs``,
             ``kernel_size``, ``concat_input``, ``dilation``) and
             ``BaseDecodeHead``.
