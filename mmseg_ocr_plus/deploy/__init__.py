@@ -1,7 +1,9 @@
 """Inference and deployment: BatchNorm folding, dropout removal, channels-last,
 autocast
-(:func:`prepare_for_inference`), ONNX export and its parity check in ONNX
-Runtime or OpenVINO (``tools/deployment/pytorch2onnx.py``)."""
+(:func:`prepare_for_inference`), CUDA graphs (:class:`CUDAGraphForward`), ONNX
+export and its parity check in ONNX Runtime or OpenVINO
+(``tools/deployment/pytorch2onnx.py``)."""
+from .cuda_graph import CUDAGraphForward
 from .entry_points import wrap_entry_points
 from .exportable_upsample import ExportableUpsample, replace_upsample
 from .fold_batchnorm import fold_batchnorm, fold_conv_bn
@@ -16,9 +18,9 @@ from .onnx_parity import ONNX_BACKENDS, onnx_parity, run_onnx, synthetic_inputs
 from .openvino_model import OPENVINO_PRECISIONS, compile_openvino
 
 __all__ = [
-    'ExportableUpsample', 'ONNX_BACKENDS', 'OPENVINO_PRECISIONS',
-    'SegmentorExport', 'cast_weights', 'compile_openvino',
-    'enable_lowres_convs', 'export_onnx', 'fold_batchnorm', 'fold_conv_bn',
-    'onnx_parity', 'prepare_for_inference', 'remove_dropout',
+    'CUDAGraphForward', 'ExportableUpsample', 'ONNX_BACKENDS',
+    'OPENVINO_PRECISIONS', 'SegmentorExport', 'cast_weights',
+    'compile_openvino', 'enable_lowres_convs', 'export_onnx', 'fold_batchnorm',
+    'fold_conv_bn', 'onnx_parity', 'prepare_for_inference', 'remove_dropout',
     'replace_upsample', 'run_onnx', 'synthetic_inputs', 'wrap_entry_points'
 ]

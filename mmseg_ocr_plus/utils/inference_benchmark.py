@@ -8,14 +8,14 @@ JSON line it prints.
 Terms:
 
 - rate: the machine's dense matmul throughput in GFLOP/s, the median of
-  ``repeats`` 2048 x 2048 x 2048 products at the benchmark's thread count
-  (:func:`matmul_rate`), one per dtype.
+  ``repeats`` n x n x n products (:func:`matmul_rate`; n = 2048 at the
+  benchmark's thread count on the CPU, 8192 on a GPU), one per dtype.
 - floor: the time the model's multiply-accumulates would take at that rate,
   ``2 * MACs / rate`` (:func:`floor_seconds`); no real network reaches it,
   so a backend's ``x floor`` says how much of the machine it leaves unused.
 - ``x stock``: a backend's median over MMSeg's stock model's median in the
   same dtype (fp32 rows against ``stock-fp32``, bf16 rows against
-  ``stock-bf16``).
+  ``stock-bf16``, fp16 rows against ``stock-fp16``).
 
 Example::
 
@@ -38,17 +38,17 @@ import torch
 from .zoo_benchmark.measure import PeakMemory
 
 __all__ = [
-    'BACKENDS', 'TARGETS', 'TORCH_DTYPES', 'ChildFailedError', 'Target',
-    'TargetResult',
-    'check_targets', 'floor_seconds', 'format_table', 'matmul_rate',
-    'reference_backend', 'run_child', 'summary_rows', 'time_calls',
-    'unavailable_reason'
+    'BACKENDS', 'DEVICE_BACKENDS', 'DEVICE_DTYPES', 'TARGETS', 'TORCH_DTYPES',
+    'ChildFailedError', 'Target', 'TargetResult', 'check_targets',
+    'floor_seconds', 'format_table', 'matmul_rate', 'reference_backend',
+    'run_child', 'summary_rows', 'time_calls', 'unavailable_reason'
 ]
 
 # Backend name -> the dtype its floor and stock reference are taken in.
 BACKENDS: Dict[str, str] = {
     'stock-fp32': 'fp32',
     'stock-bf16': 'bf16',
+    'stock-fp16': 'fp16',
     # MMSeg's model with channels-last weights and input: what the memory
     # format alone gives, for comparison (the ratios stay to stock-*)
     'stock-fp32-cl': 'fp32',
@@ -56,17 +56,40 @@ BACKENDS: Dict[str, str] = {
     'ours-fp32': 'fp32',
     'fast-fp32': 'fp32',
     'fast-bf16': 'bf16',
+    'fast-fp16': 'fp16',
+    # CUDA: the fast path channels-last, replayed as a CUDA graph, compiled
+    'fast-fp16-cl': 'fp16',
+    'fast-fp16-graph': 'fp16',
+    'fast-fp16-compile': 'fp16',
     'ort-fp32': 'fp32',
     'openvino-fp32': 'fp32',
     'openvino-bf16': 'bf16',
+}
+# The backends and dtypes of each device, in the order they run.
+DEVICE_BACKENDS: Dict[str, Tuple[str, ...]] = {
+    'cpu': ('stock-fp32', 'stock-bf16', 'stock-fp32-cl', 'stock-bf16-cl',
+            'ours-fp32', 'fast-fp32', 'fast-bf16', 'ort-fp32',
+            'openvino-fp32', 'openvino-bf16'),
+    'cuda': ('stock-fp32', 'stock-fp16', 'ours-fp32', 'fast-fp32',
+             'fast-fp16', 'fast-fp16-cl', 'fast-fp16-graph',
+             'fast-fp16-compile'),
+}
+DEVICE_DTYPES: Dict[str, Tuple[str, ...]] = {
+    'cpu': ('fp32', 'bf16'),
+    'cuda': ('fp32', 'fp16'),
 }
 # Modules a backend needs beyond PyTorch and MMSeg.
 REQUIRES: Dict[str, Tuple[str, ...]] = {
     'ort-fp32': ('onnx', 'onnxruntime'),
     'openvino-fp32': ('onnx', 'openvino'),
     'openvino-bf16': ('onnx', 'openvino'),
+    'fast-fp16-compile': ('triton', ),
 }
-TORCH_DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16}
+TORCH_DTYPES = {
+    'fp32': torch.float32,
+    'bf16': torch.bfloat16,
+    'fp16': torch.float16
+}
 
 
 class ChildFailedError(RuntimeError):
@@ -108,20 +131,28 @@ class TargetResult:
         return f'{self.status:<4} {self.target}{measured}'
 
 
-# The issue's targets.
-TARGETS = (
-    Target('fast-bf16', 'stock-bf16', 0.5),
-    Target('fast-bf16', 'floor', 2.0),
-    Target('fast-fp32', 'stock-fp32', 0.5),
-    Target('ort-fp32', 'stock-fp32', 0.5),
-    # the exported model, where OpenVINO is installed
-    Target('openvino-bf16', 'floor', 2.0),
-)
+# The issue's targets, on the CPU; on CUDA the same ones with fp16 in place
+# of bf16 (the issue gives no GPU targets: these are for reading).
+TARGETS: Dict[str, Tuple[Target, ...]] = {
+    'cpu': (
+        Target('fast-bf16', 'stock-bf16', 0.5),
+        Target('fast-bf16', 'floor', 2.0),
+        Target('fast-fp32', 'stock-fp32', 0.5),
+        Target('ort-fp32', 'stock-fp32', 0.5),
+        # the exported model, where OpenVINO is installed
+        Target('openvino-bf16', 'floor', 2.0),
+    ),
+    'cuda': (
+        Target('fast-fp16', 'stock-fp16', 0.5),
+        Target('fast-fp16', 'floor', 2.0),
+        Target('fast-fp32', 'stock-fp32', 0.5),
+    ),
+}
 
 
 def reference_backend(backend: str) -> str:
-    """The stock backend in ``backend``'s dtype (``stock-fp32`` or
-    ``stock-bf16``).
+    """The stock backend in ``backend``'s dtype (``stock-fp32``,
+    ``stock-bf16`` or ``stock-fp16``).
 
     Raises:
         ValueError: For a name not in :data:`BACKENDS`.
@@ -161,17 +192,20 @@ def _ratio(value: Optional[float],
 def check_targets(medians: Dict[str, float],
                   floors: Dict[str, float],
                   reasons: Optional[Dict[str, str]] = None,
-                  targets: Sequence[Target] = TARGETS) -> List[TargetResult]:
+                  targets: Sequence[Target] = TARGETS['cpu']
+                  ) -> List[TargetResult]:
     """Check every target against measured medians.
 
     Args:
         medians (dict[str, float]): Seconds per image, by backend; backends
             that did not run are absent.
         floors (dict[str, float]): Floor in seconds by dtype (``'fp32'``,
-            ``'bf16'``); absent if the rate or MACs were not measured.
+            ``'bf16'``, ``'fp16'``); absent if the rate or MACs were not
+            measured.
         reasons (dict[str, str], optional): Why an absent backend did not
             run (``'skipped (...)'``, ``'failed: ...'``). Defaults to None.
-        targets (Sequence[Target]): Defaults to :data:`TARGETS`.
+        targets (Sequence[Target]): Defaults to the CPU's
+            :data:`TARGETS`.
 
     Returns:
         list[TargetResult]: One per target, in order.
@@ -254,19 +288,25 @@ def format_table(rows: List[dict]) -> str:
     return '\n'.join(text)
 
 
-def time_calls(fn: Callable[[], object], warmup: int,
-               repeats: int) -> Tuple[List[float], float]:
+def time_calls(fn: Callable[[], object],
+               warmup: int,
+               repeats: int,
+               device: str = 'cpu') -> Tuple[List[float], float]:
     """Time ``fn`` ``repeats`` times after ``warmup`` untimed calls.
 
     Args:
         fn (Callable): One inference.
         warmup (int): Untimed calls first (>= 0).
         repeats (int): Timed calls (>= 1).
+        device (str): ``'cpu'``, or ``'cuda'`` to wait for the GPU after
+            each call and take the peak of ``torch.cuda.max_memory_allocated``.
+            Defaults to ``'cpu'``.
 
     Returns:
         tuple[list[float], float]: The times in seconds, and the peak
-        memory in MiB of all the calls (warm-up included) above the
-        memory before the first (see
+        memory in MiB of all the calls (warm-up included): on the CPU above
+        the memory before the first, on CUDA all that PyTorch allocated, the
+        weights included (see
         :class:`~mmseg_ocr_plus.utils.zoo_benchmark.PeakMemory`).
 
     Raises:
@@ -275,11 +315,14 @@ def time_calls(fn: Callable[[], object], warmup: int,
     if warmup < 0 or repeats < 1:
         raise ValueError('Expected warmup >= 0 and repeats >= 1, got '
                          f'{warmup} and {repeats}')
+    cuda = device.startswith('cuda')
     times = []
-    with PeakMemory('cpu') as memory:
+    with PeakMemory(device) as memory:
         for i in range(warmup + repeats):
             start = time.perf_counter()
             fn()
+            if cuda:
+                torch.cuda.synchronize()
             if i >= warmup:
                 times.append(time.perf_counter() - start)
     return times, memory.mib
@@ -288,23 +331,27 @@ def time_calls(fn: Callable[[], object], warmup: int,
 def matmul_rate(dtype: torch.dtype,
                 n: int = 2048,
                 warmup: int = 1,
-                repeats: int = 5) -> float:
-    """Median GFLOP/s of an ``n x n`` by ``n x n`` matmul on the CPU, at
-    the current ``torch.get_num_threads()``.
+                repeats: int = 5,
+                device: str = 'cpu') -> float:
+    """Median GFLOP/s of an ``n x n`` by ``n x n`` matmul, on the CPU at the
+    current ``torch.get_num_threads()``, or on a GPU with PyTorch's default
+    settings (fp32 without TF32).
 
     Args:
-        dtype (torch.dtype): ``torch.float32`` or ``torch.bfloat16``.
+        dtype (torch.dtype): ``torch.float32``, ``torch.bfloat16`` or
+            ``torch.float16``.
         n (int): Matrix size. Defaults to 2048.
         warmup (int): Untimed products first. Defaults to 1.
         repeats (int): Timed products. Defaults to 5.
+        device (str): ``'cpu'`` or ``'cuda'``. Defaults to ``'cpu'``.
 
     Returns:
         float: ``2 * n**3 / median time / 1e9``.
     """
     g = torch.Generator().manual_seed(0)
-    a = torch.randn(n, n, generator=g).to(dtype)
-    b = torch.randn(n, n, generator=g).to(dtype)
-    times, _ = time_calls(lambda: torch.mm(a, b), warmup, repeats)
+    a = torch.randn(n, n, generator=g).to(device, dtype)
+    b = torch.randn(n, n, generator=g).to(device, dtype)
+    times, _ = time_calls(lambda: torch.mm(a, b), warmup, repeats, device)
     return 2 * n**3 / statistics.median(times) / 1e9
 
 

@@ -9,6 +9,7 @@ import statistics
 import sys
 
 import pytest
+import torch
 
 from mmseg_ocr_plus.utils.inference_benchmark import (
     ChildFailedError,
@@ -158,6 +159,14 @@ def test_bad_options_name_the_option(load_tool, capsys):
     with pytest.raises(InvalidInputError, match='--repeats: expected an '
                        'integer >= 1, got 0'):
         tool.main(['--repeats', '0'])
+    with pytest.raises(InvalidInputError, match='--backends: fast-fp16 '
+                       'cannot run with --device cpu; expected some of '
+                       'stock-fp32, stock-bf16'):
+        tool.main(['--backends', 'stock-fp32', 'fast-fp16'])
+    if not torch.cuda.is_available():
+        with pytest.raises(InvalidInputError, match='--device cuda: this '
+                           'PyTorch sees no CUDA device'):
+            tool.main(['--device', 'cuda'])
 
 
 def test_end_to_end_on_the_demo_config(e2e_run):
@@ -192,3 +201,27 @@ def test_end_to_end_on_the_demo_config(e2e_run):
     assert re.search(r'\nfast-bf16 +[0-9.]+ \(of 1\) +- +[0-9.]+ ',
                      result.stdout)  # no stock-bf16: no x stock
     assert 'targets (printed, not the exit status):' in result.stdout
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_end_to_end_on_cuda(demo_config, start_tool, finish_tool, tmp_path):
+    backends = ['stock-fp32', 'stock-fp16', 'fast-fp16', 'fast-fp16-graph']
+    out = tmp_path / 'result.json'
+    result = finish_tool(
+        start_tool(TOOL, '--config', demo_config, '--device', 'cuda',
+                   '--size', 64, 128, '--repeats', 3, '--warmup', 1,
+                   '--backends', *backends, '--json', out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert list(report['backends']) == backends
+    assert set(report['matmul_gflops']) == {'fp32', 'fp16'}
+    rows = {row['backend']: row for row in report['rows']}
+    for name in backends:
+        assert report['backends'][name]['median_s'] > 0
+        assert report['backends'][name]['setup_s'] > 0
+        assert rows[name]['peak_mib'] > 0
+    assert rows['fast-fp16-graph']['x_stock'] == pytest.approx(
+        report['backends']['fast-fp16-graph']['median_s'] /
+        report['backends']['stock-fp16']['median_s'])
+    targets = {t['target'] for t in report['targets']}
+    assert 'fast-fp16 <= 0.5x stock-fp16' in targets

@@ -1,5 +1,5 @@
 """Inference speed of OCRNet's backends against MMSeg's stock model and the
-machine's compute floor, on the CPU.
+machine's compute floor, on the CPU or a GPU.
 
 Every backend times the same function, ``model._forward(inputs)`` (the
 logits of one preprocessed ``1x3xHxW`` image), median of ``--repeats`` after
@@ -19,24 +19,46 @@ hidden ``--child BACKEND``; it prints one JSON line):
   on the CPU (``INFERENCE_PRECISION_HINT`` f32 / bf16, ``--threads``
   inference threads); the ``openvino`` extra.
 
+With ``--device cuda`` (all on one GPU; cuDNN's algorithm search on for
+every backend alike):
+
+- ``stock-fp32`` / ``stock-fp16``: as above, fp16 under CUDA autocast;
+  fp32 convs use TF32, PyTorch's default for cuDNN.
+- ``ours-fp32``, ``fast-fp32``, ``fast-fp16``: as above.
+- ``fast-fp16-cl``: the fast path with channels-last weights and input.
+- ``fast-fp16-graph``: the fast path captured in a CUDA graph
+  (:class:`~mmseg_ocr_plus.deploy.CUDAGraphForward`), each call a copy of
+  the input and a replay.
+- ``fast-fp16-compile``: the fast path's ``_forward`` through
+  ``torch.compile`` (default mode; needs Triton); the compile happens in the
+  setup.
+
+Every child also reports ``setup_s``: building, preparing and (where the
+backend does) exporting, capturing or compiling the model, and the first
+call of a compiled one.
+
 Backends whose modules are not installed are reported as skipped. Weights
 are a seeded random initialisation (``torch.manual_seed(0)``), or
-``--checkpoint``. Two more children measure the matmul rate (fp32 and bf16,
-2048^3) and count the stock model's MACs at ``--size``; the floor is
+``--checkpoint``. Two more children measure the matmul rate (fp32 and bf16
+at 2048^3 on the CPU; fp32 without TF32 and fp16 at 8192^3 on CUDA) and
+count the stock model's MACs at ``--size``; the floor is
 ``2 * MACs / rate`` (see :mod:`mmseg_ocr_plus.utils.inference_benchmark`).
 The table gives each backend's median, its ratio to the stock model in its
 dtype and to the floor in its dtype, and its peak memory (the rise of VmHWM
-over the work); then the issue's targets with PASS or FAIL.
+over the work on the CPU, ``torch.cuda.max_memory_allocated`` on CUDA);
+then the issue's targets with PASS or FAIL.
 
 Exit status: 0 when every child ran, whether the targets pass or not (they
 are printed to be read, not to gate); 1 if a child failed (its row says
 ``failed: <last line of its stderr>`` and the run goes on); 2 for a bad
 option.
 
-Example::
+Examples::
 
     python tools/analysis_tools/benchmark_inference.py --threads 2 \\
         --repeats 3 --json work_dirs/benchmark_inference.json
+    python tools/analysis_tools/benchmark_inference.py --device cuda \\
+        --repeats 50 --warmup 5
 """
 import argparse
 import json
@@ -45,6 +67,7 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -58,10 +81,17 @@ from mmseg.registry import MODELS
 from torch import nn
 
 from mmseg_ocr_plus import prepare_for_inference
-from mmseg_ocr_plus.deploy import compile_openvino, export_onnx
+from mmseg_ocr_plus.deploy import (
+    CUDAGraphForward,
+    compile_openvino,
+    export_onnx,
+)
 from mmseg_ocr_plus.utils.complexity import model_complexity
 from mmseg_ocr_plus.utils.inference_benchmark import (
     BACKENDS,
+    DEVICE_BACKENDS,
+    DEVICE_DTYPES,
+    TARGETS,
     TORCH_DTYPES,
     ChildFailedError,
     check_targets,
@@ -86,6 +116,7 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = str(
     REPO / 'configs/ocrnet_plus/ocrnet_hr18_4xb2-40k_cityscapes-512x1024.py')
 MEASUREMENTS = ('matmul', 'macs')  # the children besides the backends
+MATMUL_SIZE = {'cpu': 2048, 'cuda': 8192}  # n of the n x n x n products
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -105,6 +136,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         metavar=('H', 'W'),
         help='input height and width (default: 512 1024)')
     parser.add_argument(
+        '--device',
+        choices=list(DEVICE_BACKENDS),
+        default='cpu',
+        help='where every backend runs (default: cpu)')
+    parser.add_argument(
         '--threads',
         type=int,
         default=os.cpu_count(),
@@ -118,9 +154,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--backends',
         nargs='+',
         choices=list(BACKENDS),
-        default=list(BACKENDS),
         metavar='BACKEND',
-        help=f'backends to run, of {", ".join(BACKENDS)} (default: all)')
+        help='backends to run (default: all of the device\'s): on the CPU '
+        f'{", ".join(DEVICE_BACKENDS["cpu"])}; on CUDA '
+        f'{", ".join(DEVICE_BACKENDS["cuda"])}')
     parser.add_argument('--json', help='also write everything to this file')
     parser.add_argument(
         '--child',
@@ -137,6 +174,18 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         if value < least:
             raise InvalidInputError(
                 f'{option}: expected an integer >= {least}, got {value}')
+    if args.backends is None:
+        args.backends = list(DEVICE_BACKENDS[args.device])
+    elsewhere = [b for b in args.backends
+                 if b not in DEVICE_BACKENDS[args.device]]
+    if elsewhere:
+        raise InvalidInputError(
+            f'--backends: {", ".join(elsewhere)} cannot run with --device '
+            f'{args.device}; expected some of '
+            f'{", ".join(DEVICE_BACKENDS[args.device])}')
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        raise InvalidInputError('--device cuda: this PyTorch sees no CUDA '
+                                'device (torch.cuda.is_available() is False)')
     check_config_path(args.config)
     if args.checkpoint:
         check_checkpoint_path(args.checkpoint)
@@ -162,7 +211,7 @@ def build_model(args: argparse.Namespace, stock: bool) -> nn.Module:
         model = revert_sync_batchnorm(MODELS.build(stock_model_cfg(
             cfg.model)))
         model.load_state_dict(ours.state_dict(), strict=True)
-    return model.eval()
+    return model.to(args.device).eval()
 
 
 def onnx_fn(backend: str, model: nn.Module, inputs: torch.Tensor,
@@ -194,24 +243,34 @@ def inference_fn(backend: str,
     inputs = torch.randn(1, 3, *args.size, generator=g)  # [1, 3, H, W]
     family = backend.split('-')[0]
     model = build_model(args, stock=family == 'stock')
-    if backend == 'fast-bf16':
-        prepare_for_inference(model, torch.bfloat16)
-    elif backend == 'fast-fp32':
-        prepare_for_inference(model)
-    elif family in ('ort', 'openvino'):
+    if family in ('ort', 'openvino'):
         prepare_for_inference(model, channels_last=False)
         return onnx_fn(backend, model, inputs, args.threads)
+    inputs = inputs.to(args.device)
+    dtype = TORCH_DTYPES[BACKENDS[backend]]
+    if family == 'fast':
+        # autocast is built in; CPU models are channels-last by default
+        prepare_for_inference(
+            model, dtype, channels_last=True if backend.endswith('-cl')
+            else None)
     elif backend.endswith('-cl'):
         model.to(memory_format=torch.channels_last)
         inputs = inputs.contiguous(memory_format=torch.channels_last)
-    # fast-bf16 has autocast built in
-    autocast = backend.startswith('stock-bf16')
+    if backend.endswith('-graph'):
+        forward = CUDAGraphForward(model, inputs)
+        return lambda: forward(inputs)
+    forward = model._forward
+    if backend.endswith('-compile'):
+        forward = torch.compile(forward)
+    autocast = family == 'stock' and dtype != torch.float32
 
     def infer() -> torch.Tensor:
         with torch.no_grad(), torch.autocast(
-                'cpu', dtype=torch.bfloat16, enabled=autocast):
-            return model._forward(inputs)  # [1, K, H/4, W/4] for HRNet
+                args.device, dtype=dtype, enabled=autocast):
+            return forward(inputs)  # [1, K, H/4, W/4] for HRNet
 
+    if backend.endswith('-compile'):
+        infer()  # the compile
     return infer
 
 
@@ -219,17 +278,25 @@ def child(args: argparse.Namespace) -> dict:
     """What the ``--child`` prints: GFLOP/s by dtype, the stock model's
     MACs, or a backend's times and peak memory."""
     if args.child == 'matmul':
+        n = MATMUL_SIZE[args.device]
         return {
-            dtype: matmul_rate(torch_dtype)
-            for dtype, torch_dtype in TORCH_DTYPES.items()
+            dtype: matmul_rate(TORCH_DTYPES[dtype], n, device=args.device)
+            for dtype in DEVICE_DTYPES[args.device]
         }
     if args.child == 'macs':
         model = build_model(args, stock=True)
         return dict(macs=model_complexity(model, (1, 3, *args.size)).macs)
-    times, peak_mib = time_calls(
-        inference_fn(args.child, args), args.warmup, args.repeats)
+    torch.backends.cudnn.benchmark = True  # every backend alike
+    start = time.perf_counter()
+    infer = inference_fn(args.child, args)
+    setup_s = time.perf_counter() - start
+    times, peak_mib = time_calls(infer, args.warmup, args.repeats,
+                                 args.device)
     return dict(
-        times_s=times, median_s=statistics.median(times), peak_mib=peak_mib)
+        times_s=times,
+        median_s=statistics.median(times),
+        peak_mib=peak_mib,
+        setup_s=setup_s)
 
 
 # The parent.
@@ -239,7 +306,8 @@ def child_command(args: argparse.Namespace, what: str) -> List[str]:
     """This script with the parent's options and ``--child what``."""
     command = [
         sys.executable,
-        os.path.abspath(__file__), '--config', args.config, '--size',
+        os.path.abspath(__file__), '--config', args.config, '--device',
+        args.device, '--size',
         *map(str, args.size), '--threads',
         str(args.threads), '--repeats',
         str(args.repeats), '--warmup',
@@ -266,7 +334,8 @@ def run_all(args: argparse.Namespace) -> dict:
         for dtype, rate in rates.items()
     }
     results: Dict[str, dict] = {}
-    for backend in (b for b in BACKENDS if b in args.backends):
+    for backend in (b for b in DEVICE_BACKENDS[args.device]
+                    if b in args.backends):
         reason = unavailable_reason(backend)
         if reason:
             results[backend] = dict(status=f'skipped ({reason})')
@@ -294,22 +363,26 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         print(json.dumps(child(args)), flush=True)
         return
     h, w = args.size
+    device = (torch.cuda.get_device_name()
+              if args.device == 'cuda' else 'cpu')
     print(f'config {os.path.relpath(args.config)}  input 1x3x{h}x{w}  '
-          f'threads {args.threads}  repeats {args.repeats} (after '
-          f'{args.warmup} warm-up)  torch {torch.__version__}', flush=True)
+          f'device {device}  threads {args.threads}  repeats {args.repeats} '
+          f'(after {args.warmup} warm-up)  torch {torch.__version__}',
+          flush=True)
     report = run_all(args)
     results, floors = report['backends'], report['floors_s']
     for dtype, rate in report['matmul_gflops'].items():
         floor = (f', floor {floors[dtype]:.4f} s/img'
                  if dtype in floors else '')
-        print(f'matmul 2048^3 {dtype}: {rate:.1f} GFLOP/s{floor}')
+        n = MATMUL_SIZE[args.device]
+        print(f'matmul {n}^3 {dtype}: {rate:.1f} GFLOP/s{floor}')
     if report['stock_macs'] is not None:
         print(f'stock model: {report["stock_macs"] / 1e9:.2f} GMACs')
     rows = summary_rows(results, floors)
     print('\n' + format_table(rows) + '\n')
     medians = {b: r['median_s'] for b, r in results.items() if 'median_s' in r}
     reasons = {b: r['status'] for b, r in results.items() if 'status' in r}
-    targets = check_targets(medians, floors, reasons)
+    targets = check_targets(medians, floors, reasons, TARGETS[args.device])
     print('targets (printed, not the exit status):')
     for result in targets:
         print('  ' + result.line())
@@ -320,6 +393,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             config=args.config,
             checkpoint=args.checkpoint,
             size=args.size,
+            device=device,
             threads=args.threads,
             repeats=args.repeats,
             warmup=args.warmup,
