@@ -11,7 +11,10 @@ what ONNX export traces) and ``encode_decode`` (what ``predict`` and MMSeg's
 * with ``channels_last`` the input image is made channels-last (the weights
   are converted once by ``prepare_for_inference``), so oneDNN convolves
   without reordering every activation, and the OCR head reads the features
-  as ``[B, N, C]`` matrices. The outputs are made contiguous again.
+  as ``[B, N, C]`` matrices. The outputs are made contiguous again;
+* with ``compile`` the wrapper goes through ``torch.compile`` with Inductor's
+  ``freezing`` (weights as constants, convs fused with the elementwise ops
+  around them), one graph per input shape.
 """
 import contextlib
 import functools
@@ -20,7 +23,7 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor, nn
 
-__all__ = ['wrap_entry_points']
+__all__ = ['compile_call', 'wrap_entry_points']
 
 ENTRY_POINTS = ('_forward', 'encode_decode')
 
@@ -47,12 +50,40 @@ def wrap_call(method: Callable, device_type: str,
 
     wrapper.autocast_dtype = dtype
     wrapper.channels_last = channels_last
+    wrapper.compiled = False
     return wrapper
+
+
+def compile_call(wrapper: Callable) -> Callable:
+    """``wrapper`` through ``torch.compile`` (Inductor, static shapes: a new
+    input shape compiles again) with Inductor's ``freezing`` on, keeping its
+    attributes.
+
+    Freezing applies where gradients are off (``no_grad``,
+    ``inference_mode``, MMEngine's test loop) and reads the weights once:
+    change them afterwards and the compiled graph does not see it. It is
+    switched on around each call with ``torch._inductor.config.patch``:
+    ``torch.compile(options={'freezing': True})`` is not enough (torch
+    2.13: Dynamo reads the flag when it traces, before the options apply;
+    the convs then stay unfused ``aten`` convs, as the tests check).
+    """
+    from torch._inductor import config as inductor_config
+
+    compiled = torch.compile(wrapper, dynamic=False)
+
+    @functools.wraps(wrapper)
+    def call(*args, **kwargs):
+        with inductor_config.patch(freezing=True):
+            return compiled(*args, **kwargs)
+
+    call.compiled = True
+    return call
 
 
 def wrap_entry_points(model: nn.Module,
                       dtype: Optional[torch.dtype] = None,
-                      channels_last: bool = False) -> nn.Module:
+                      channels_last: bool = False,
+                      compile: bool = False) -> nn.Module:
     """Wrap the model's inference entry points, in place.
 
     Args:
@@ -61,10 +92,12 @@ def wrap_entry_points(model: nn.Module,
             ``torch.float16`` for autocast; None for none. Defaults to None.
         channels_last (bool): Make the input channels-last. Defaults to
             False.
+        compile (bool): Compile the wrapped entry points
+            (:func:`compile_call`). Defaults to False.
 
     Returns:
         nn.Module: ``model``; wrapping it twice replaces the first wrapper,
-        and with neither option the class's methods are restored.
+        and with no option the class's methods are restored.
     """
     param = next(model.parameters(), None)
     device_type = param.device.type if param is not None else 'cpu'
@@ -72,10 +105,10 @@ def wrap_entry_points(model: nn.Module,
         if not hasattr(model, name):
             continue
         vars(model).pop(name, None)  # an earlier wrapper
-        if dtype is None and not channels_last:
+        if dtype is None and not channels_last and not compile:
             continue
         # The class's method, not a wrapper set by an earlier call.
         method = getattr(type(model), name).__get__(model)
-        setattr(model, name, wrap_call(method, device_type, dtype,
-                                       channels_last))
+        wrapper = wrap_call(method, device_type, dtype, channels_last)
+        setattr(model, name, compile_call(wrapper) if compile else wrapper)
     return model

@@ -27,6 +27,8 @@ Example::
 """
 import importlib.util
 import json
+import os
+import shutil
 import statistics
 import subprocess
 import time
@@ -56,6 +58,7 @@ BACKENDS: Dict[str, str] = {
     'ours-fp32': 'fp32',
     'fast-fp32': 'fp32',
     'fast-bf16': 'bf16',
+    'fast-bf16-compile': 'bf16',
     'fast-fp16': 'fp16',
     # CUDA: the fast path channels-last, replayed as a CUDA graph, compiled
     'fast-fp16-cl': 'fp16',
@@ -68,8 +71,8 @@ BACKENDS: Dict[str, str] = {
 # The backends and dtypes of each device, in the order they run.
 DEVICE_BACKENDS: Dict[str, Tuple[str, ...]] = {
     'cpu': ('stock-fp32', 'stock-bf16', 'stock-fp32-cl', 'stock-bf16-cl',
-            'ours-fp32', 'fast-fp32', 'fast-bf16', 'ort-fp32',
-            'openvino-fp32', 'openvino-bf16'),
+            'ours-fp32', 'fast-fp32', 'fast-bf16', 'fast-bf16-compile',
+            'ort-fp32', 'openvino-fp32', 'openvino-bf16'),
     'cuda': ('stock-fp32', 'stock-fp16', 'ours-fp32', 'fast-fp32',
              'fast-fp16', 'fast-fp16-cl', 'fast-fp16-graph',
              'fast-fp16-compile'),
@@ -85,6 +88,8 @@ REQUIRES: Dict[str, Tuple[str, ...]] = {
     'openvino-bf16': ('onnx', 'openvino'),
     'fast-fp16-compile': ('triton', ),
 }
+# Backends that need a C++ compiler (Inductor on the CPU; ``$CXX`` or g++).
+NEEDS_CXX = ('fast-bf16-compile', )
 TORCH_DTYPES = {
     'fp32': torch.float32,
     'bf16': torch.bfloat16,
@@ -137,6 +142,9 @@ TARGETS: Dict[str, Tuple[Target, ...]] = {
     'cpu': (
         Target('fast-bf16', 'stock-bf16', 0.5),
         Target('fast-bf16', 'floor', 2.0),
+        # the same, compiled
+        Target('fast-bf16-compile', 'stock-bf16', 0.5),
+        Target('fast-bf16-compile', 'floor', 2.0),
         Target('fast-fp32', 'stock-fp32', 0.5),
         Target('ort-fp32', 'stock-fp32', 0.5),
         # the exported model, where OpenVINO is installed
@@ -145,6 +153,7 @@ TARGETS: Dict[str, Tuple[Target, ...]] = {
     'cuda': (
         Target('fast-fp16', 'stock-fp16', 0.5),
         Target('fast-fp16', 'floor', 2.0),
+        Target('fast-fp16-compile', 'floor', 2.0),
         Target('fast-fp32', 'stock-fp32', 0.5),
     ),
 }
@@ -164,9 +173,13 @@ def reference_backend(backend: str) -> str:
 
 
 def unavailable_reason(backend: str) -> Optional[str]:
-    """Why ``backend`` cannot run here (a module not installed), or None."""
+    """Why ``backend`` cannot run here (a module or the C++ compiler not
+    installed), or None."""
     missing = [m for m in REQUIRES.get(backend, ())
                if importlib.util.find_spec(m) is None]
+    compiler = os.environ.get('CXX', 'g++')
+    if backend in NEEDS_CXX and shutil.which(compiler) is None:
+        missing.append(f'the C++ compiler {compiler}')
     return f'{" and ".join(missing)} not installed' if missing else None
 
 

@@ -5,13 +5,17 @@ The accuracy of the fast path on the trained demo model is checked in
 ``tests/test_tools/test_fast_inference.py``.
 """
 import copy
+import os
+import shutil
 
 import pytest
 import torch
 from calibrated_models import build_calibrated, smooth_inputs
 from mmseg.structures import SegDataSample
+from torch.profiler import profile
 
 from mmseg_ocr_plus import prepare_for_inference
+from mmseg_ocr_plus.deploy import wrap_entry_points
 
 DEMO = 'demo/ocrnet_hr18s_1xb8-200it_demo-cityscapes-128x128.py'
 
@@ -102,3 +106,37 @@ def test_fp32_preparation_turns_on_the_lowres_head_convs(
     with torch.no_grad():
         model(inputs, mode='tensor')
     assert len(calls) == 4
+
+
+class ConvReLU(torch.nn.Module):
+    """The smallest thing with a segmentor's ``_forward``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(8, 16, 3, padding=1)
+
+    def _forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.conv(inputs).relu()
+
+
+@pytest.mark.skipif(
+    shutil.which(os.environ.get('CXX', 'g++')) is None,
+    reason='torch.compile on the CPU needs a C++ compiler ($CXX or g++)')
+def test_compile_freezes_and_fuses_the_convs():
+    model = ConvReLU().eval()
+    x = torch.randn(1, 8, 16, 16)
+    with torch.no_grad():
+        expected = model._forward(x)
+    wrap_entry_points(model, torch.bfloat16, compile=True)
+    assert model._forward.compiled
+    assert model._forward.autocast_dtype == torch.bfloat16
+    with torch.no_grad():
+        model._forward(x)  # the compile
+        with profile() as prof:
+            logits = model._forward(x)
+    ops = {event.key for event in prof.key_averages()}
+    # frozen: oneDNN's conv with the ReLU fused, no aten conv
+    assert 'mkldnn::_convolution_pointwise' in ops, sorted(ops)
+    assert 'aten::convolution' not in ops
+    assert logits.dtype == torch.float32
+    torch.testing.assert_close(logits, expected, rtol=0.05, atol=0.05)

@@ -12,6 +12,9 @@ hidden ``--child BACKEND``; it prints one JSON line):
   weights and input, to show what the memory format alone gives.
 - ``ours-fp32``: this plugin's model, eval, the default path.
 - ``fast-fp32`` / ``fast-bf16``: after ``prepare_for_inference``.
+- ``fast-bf16-compile``: ``prepare_for_inference(..., compile=True)``
+  (``torch.compile`` with Inductor's freezing; the compile happens in the
+  setup).
 - ``ort-fp32``: the ``fast-fp32`` model (NCHW: ONNX has no memory
   format) exported to ONNX, in ONNX Runtime
   (all graph optimisations, ``--threads`` intra-op threads).
@@ -29,9 +32,7 @@ every backend alike):
 - ``fast-fp16-graph``: the fast path captured in a CUDA graph
   (:class:`~mmseg_ocr_plus.deploy.CUDAGraphForward`), each call a copy of
   the input and a replay.
-- ``fast-fp16-compile``: the fast path's ``_forward`` through
-  ``torch.compile`` (default mode; needs Triton); the compile happens in the
-  setup.
+- ``fast-fp16-compile``: as ``fast-bf16-compile`` (needs Triton).
 
 Every child also reports ``setup_s``: building, preparing and (where the
 backend does) exporting, capturing or compiling the model, and the first
@@ -251,23 +252,22 @@ def inference_fn(backend: str,
     if family == 'fast':
         # autocast is built in; CPU models are channels-last by default
         prepare_for_inference(
-            model, dtype, channels_last=True if backend.endswith('-cl')
-            else None)
+            model,
+            dtype,
+            channels_last=True if backend.endswith('-cl') else None,
+            compile=backend.endswith('-compile'))
     elif backend.endswith('-cl'):
         model.to(memory_format=torch.channels_last)
         inputs = inputs.contiguous(memory_format=torch.channels_last)
     if backend.endswith('-graph'):
         forward = CUDAGraphForward(model, inputs)
         return lambda: forward(inputs)
-    forward = model._forward
-    if backend.endswith('-compile'):
-        forward = torch.compile(forward)
     autocast = family == 'stock' and dtype != torch.float32
 
     def infer() -> torch.Tensor:
         with torch.no_grad(), torch.autocast(
                 args.device, dtype=dtype, enabled=autocast):
-            return forward(inputs)  # [1, K, H/4, W/4] for HRNet
+            return model._forward(inputs)  # [1, K, H/4, W/4] for HRNet
 
     if backend.endswith('-compile'):
         infer()  # the compile

@@ -3,9 +3,9 @@
 After the runner has loaded the checkpoint and before the first test batch,
 :func:`~mmseg_ocr_plus.deploy.prepare_for_inference` turns the segmentor into
 its fast form (BatchNorm folded, dropout removed, channels-last on CPU,
-optional bf16/fp16 autocast). Model wrappers (DDP, MMSeg's TTA model, the
-SegFix refinement wrapper) are looked through: the segmentor inside them is
-prepared.
+optional bf16/fp16 autocast, optionally compiled). Model wrappers (DDP,
+MMSeg's TTA model, the SegFix refinement wrapper) are looked through: the
+segmentor inside them is prepared.
 """
 from typing import Optional
 
@@ -38,24 +38,31 @@ class FastInferenceHook(Hook):
             Defaults to ``'bf16'``.
         channels_last (bool, optional): As ``prepare_for_inference``; None
             turns it on for models on the CPU. Defaults to None.
+        compile (bool): As ``prepare_for_inference``: ``torch.compile``
+            with Inductor's freezing, one compile per input shape. Defaults
+            to False.
     """
     priority = 'VERY_HIGH'  # before hooks that look at the model
 
     def __init__(self,
                  dtype: str = 'bf16',
-                 channels_last: Optional[bool] = None) -> None:
+                 channels_last: Optional[bool] = None,
+                 compile: bool = False) -> None:
         if dtype not in DTYPES:
             raise ValueError(f'FastInferenceHook: expected dtype one of '
                              f'{sorted(DTYPES)}, got {dtype!r}')
         self.dtype = dtype
         self.channels_last = channels_last
+        self.compile = compile
 
     def before_test(self, runner: Runner) -> None:
         model = innermost_segmentor(runner.model)
-        prepare_for_inference(model, DTYPES[self.dtype], self.channels_last)
+        prepare_for_inference(model, DTYPES[self.dtype], self.channels_last,
+                              self.compile)
         wrapper = vars(model).get('_forward')
         channels_last = bool(getattr(wrapper, 'channels_last', False))
+        compiled = bool(getattr(wrapper, 'compiled', False))
         runner.logger.info(
             f'FastInferenceHook: {type(model).__name__} prepared for '
             f'inference: BatchNorm folded, dropout removed, {self.dtype}, '
-            f'channels_last {channels_last}')
+            f'channels_last {channels_last}, compiled {compiled}')
