@@ -12,13 +12,15 @@ import pytest
 import torch
 
 from mmseg_ocr_plus.utils.inference_benchmark import (
-    ChildFailedError,
     Target,
     check_targets,
     floor_seconds,
     format_table,
-    run_child,
     summary_rows,
+)
+from mmseg_ocr_plus.utils.inference_timing import (
+    ChildFailedError,
+    run_child,
     time_calls,
 )
 from mmseg_ocr_plus.utils.preflight import InvalidInputError

@@ -94,15 +94,17 @@ from mmseg_ocr_plus.utils.inference_benchmark import (
     DEVICE_DTYPES,
     TARGETS,
     TORCH_DTYPES,
-    ChildFailedError,
     check_targets,
     floor_seconds,
     format_table,
+    summary_rows,
+    unavailable_reason,
+)
+from mmseg_ocr_plus.utils.inference_timing import (
+    ChildFailedError,
     matmul_rate,
     run_child,
-    summary_rows,
     time_calls,
-    unavailable_reason,
 )
 from mmseg_ocr_plus.utils.preflight import (
     InvalidInputError,
