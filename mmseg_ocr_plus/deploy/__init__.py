@@ -3,6 +3,7 @@ autocast
 (:func:`prepare_for_inference`), CUDA graphs (:class:`CUDAGraphForward`), ONNX
 export and its parity check in ONNX Runtime or OpenVINO
 (``tools/deployment/pytorch2onnx.py``)."""
+from .compiled_call import compile_unavailable_reason
 from .cuda_graph import CUDAGraphForward
 from .entry_points import wrap_entry_points
 from .exportable_upsample import ExportableUpsample, replace_upsample
@@ -20,7 +21,8 @@ from .openvino_model import OPENVINO_PRECISIONS, compile_openvino
 __all__ = [
     'CUDAGraphForward', 'ExportableUpsample', 'ONNX_BACKENDS',
     'OPENVINO_PRECISIONS', 'SegmentorExport', 'cast_weights',
-    'compile_openvino', 'enable_lowres_convs', 'export_onnx', 'fold_batchnorm',
-    'fold_conv_bn', 'onnx_parity', 'prepare_for_inference', 'remove_dropout',
-    'replace_upsample', 'run_onnx', 'synthetic_inputs', 'wrap_entry_points'
+    'compile_openvino', 'compile_unavailable_reason', 'enable_lowres_convs',
+    'export_onnx', 'fold_batchnorm', 'fold_conv_bn', 'onnx_parity',
+    'prepare_for_inference', 'remove_dropout', 'replace_upsample', 'run_onnx',
+    'synthetic_inputs', 'wrap_entry_points'
 ]

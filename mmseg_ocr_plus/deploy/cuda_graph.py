@@ -3,7 +3,9 @@
 On a GPU, HRNet-W18 OCRNet launches hundreds of small kernels per image;
 replaying them as one CUDA graph removes the launch cost of each. The graph
 holds one input shape and one output buffer: a new shape needs a new
-capture, and the output is overwritten by the next call.
+capture, and the output is overwritten by the next call. The graph reads the
+model's weights where they were at the capture: it keeps the model alive,
+and changing or moving the weights afterwards needs a new capture.
 
 Example::
 
@@ -42,6 +44,7 @@ class CUDAGraphForward:
         if warmup < 1:
             raise ValueError(f'CUDAGraphForward: expected warmup >= 1, got '
                              f'{warmup}')
+        self.model = model  # the graph holds its weights' addresses only
         self.static_input = example.clone()
         stream = torch.cuda.Stream(example.device)
         stream.wait_stream(torch.cuda.current_stream(example.device))

@@ -1,4 +1,5 @@
-"""Run a segmentor's inference entry points in autocast and channels-last.
+"""Run a segmentor's inference entry points in autocast and channels-last,
+optionally compiled.
 
 ``prepare_for_inference`` wraps the instance's ``_forward`` (``mode='tensor'``,
 what ONNX export traces) and ``encode_decode`` (what ``predict`` and MMSeg's
@@ -13,8 +14,7 @@ what ONNX export traces) and ``encode_decode`` (what ``predict`` and MMSeg's
   without reordering every activation, and the OCR head reads the features
   as ``[B, N, C]`` matrices. The outputs are made contiguous again;
 * with ``compile`` the wrapper goes through ``torch.compile`` with Inductor's
-  ``freezing`` (weights as constants, convs fused with the elementwise ops
-  around them), one graph per input shape.
+  ``freezing`` (:func:`~.compiled_call.compile_call`).
 """
 import contextlib
 import functools
@@ -23,14 +23,17 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor, nn
 
-__all__ = ['compile_call', 'wrap_entry_points']
+from .compiled_call import compile_call
+
+__all__ = ['wrap_entry_points']
 
 ENTRY_POINTS = ('_forward', 'encode_decode')
 
 
-def wrap_call(method: Callable, device_type: str,
-              dtype: Optional[torch.dtype], channels_last: bool) -> Callable:
-    """``method(inputs, ...)`` in autocast and/or channels-last; a
+def wrap_call(method: Callable, dtype: Optional[torch.dtype],
+              channels_last: bool) -> Callable:
+    """``method(inputs, ...)`` in autocast (on the inputs' device; no cast
+    cache: the weights are stored in ``dtype``) and/or channels-last; a
     contiguous tensor out, fp32 after autocast."""
 
     @functools.wraps(method)
@@ -38,7 +41,7 @@ def wrap_call(method: Callable, device_type: str,
         if channels_last and inputs.dim() == 4:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         context = (
-            torch.autocast(device_type, dtype=dtype)
+            torch.autocast(inputs.device.type, dtype, cache_enabled=False)
             if dtype is not None else contextlib.nullcontext())
         with context:
             out = method(inputs, *args, **kwargs)
@@ -52,32 +55,6 @@ def wrap_call(method: Callable, device_type: str,
     wrapper.channels_last = channels_last
     wrapper.compiled = False
     return wrapper
-
-
-def compile_call(wrapper: Callable) -> Callable:
-    """``wrapper`` through ``torch.compile`` (Inductor, static shapes: a new
-    input shape compiles again) with Inductor's ``freezing`` on, keeping its
-    attributes.
-
-    Freezing applies where gradients are off (``no_grad``,
-    ``inference_mode``, MMEngine's test loop) and reads the weights once:
-    change them afterwards and the compiled graph does not see it. It is
-    switched on around each call with ``torch._inductor.config.patch``:
-    ``torch.compile(options={'freezing': True})`` is not enough (torch
-    2.13: Dynamo reads the flag when it traces, before the options apply;
-    the convs then stay unfused ``aten`` convs, as the tests check).
-    """
-    from torch._inductor import config as inductor_config
-
-    compiled = torch.compile(wrapper, dynamic=False)
-
-    @functools.wraps(wrapper)
-    def call(*args, **kwargs):
-        with inductor_config.patch(freezing=True):
-            return compiled(*args, **kwargs)
-
-    call.compiled = True
-    return call
 
 
 def wrap_entry_points(model: nn.Module,
@@ -99,8 +76,6 @@ def wrap_entry_points(model: nn.Module,
         nn.Module: ``model``; wrapping it twice replaces the first wrapper,
         and with no option the class's methods are restored.
     """
-    param = next(model.parameters(), None)
-    device_type = param.device.type if param is not None else 'cpu'
     for name in ENTRY_POINTS:
         if not hasattr(model, name):
             continue
@@ -109,6 +84,6 @@ def wrap_entry_points(model: nn.Module,
             continue
         # The class's method, not a wrapper set by an earlier call.
         method = getattr(type(model), name).__get__(model)
-        wrapper = wrap_call(method, device_type, dtype, channels_last)
+        wrapper = wrap_call(method, dtype, channels_last)
         setattr(model, name, compile_call(wrapper) if compile else wrapper)
     return model

@@ -8,6 +8,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from .compiled_call import compile_unavailable_reason
 from .entry_points import wrap_entry_points
 from .fold_batchnorm import fold_batchnorm
 
@@ -122,23 +123,32 @@ def prepare_for_inference(model: nn.Module,
             0.385 s eager, after a compile of about a minute), not in fp32
             (0.92 against 0.89 s in a throwaway script: the low-resolution
             convs break the graph).
-            Each new input shape compiles again; gradients must be off for
-            the freezing to apply. Needs a C++ compiler on the CPU, Triton
-            on CUDA. Defaults to False.
+            The compiled entry points run without gradients; each new input
+            shape compiles again, up to Dynamo's recompile limit (then
+            eager). Needs a C++ compiler on the CPU, Triton and a C compiler
+            on CUDA (see :mod:`~.compiled_call`). Defaults to False.
 
     Returns:
         nn.Module: ``model``.
 
     Raises:
         ValueError: For another ``dtype``.
+        RuntimeError: With ``compile``, where ``torch.compile`` cannot build
+            code for the model's device (the message says what is missing).
     """
     if dtype is not None and dtype != torch.float32 and (
             dtype not in AUTOCAST_DTYPES):
         raise ValueError('Expected dtype None, torch.float32, torch.bfloat16 '
                          f'or torch.float16, got {dtype}')
+    param = next(model.parameters(), None)
+    device_type = param.device.type if param is not None else 'cpu'
+    if compile:
+        reason = compile_unavailable_reason(device_type)
+        if reason:
+            raise RuntimeError(f'prepare_for_inference(compile=True): '
+                               f'{reason}')
     if channels_last is None:
-        param = next(model.parameters(), None)
-        channels_last = param is not None and param.device.type == 'cpu'
+        channels_last = device_type == 'cpu'
     model.eval()
     fold_batchnorm(model)
     remove_dropout(model)

@@ -18,7 +18,7 @@ Terms:
   same dtype (fp32 rows against ``stock-fp32``, bf16 rows against
   ``stock-bf16``, fp16 rows against ``stock-fp16``).
 
-Example::
+Example (``matmul_rate`` from :mod:`~.inference_timing`)::
 
     >>> rates = {'bf16': matmul_rate(torch.bfloat16)}  # GFLOP/s
     >>> floors = {'bf16': floor_seconds(macs, rates['bf16'])}
@@ -27,12 +27,12 @@ Example::
     ...     print(result.line())
 """
 import importlib.util
-import os
-import shutil
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
+
+from ..deploy.compiled_call import compile_unavailable_reason
 
 __all__ = [
     'BACKENDS', 'DEVICE_BACKENDS', 'DEVICE_DTYPES', 'TARGETS', 'TORCH_DTYPES',
@@ -80,10 +80,7 @@ REQUIRES: Dict[str, Tuple[str, ...]] = {
     'ort-fp32': ('onnx', 'onnxruntime'),
     'openvino-fp32': ('onnx', 'openvino'),
     'openvino-bf16': ('onnx', 'openvino'),
-    'fast-fp16-compile': ('triton', ),
 }
-# Backends that need a C++ compiler (Inductor on the CPU; ``$CXX`` or g++).
-NEEDS_CXX = ('fast-bf16-compile', )
 TORCH_DTYPES = {
     'fp32': torch.float32,
     'bf16': torch.bfloat16,
@@ -162,14 +159,16 @@ def reference_backend(backend: str) -> str:
 
 
 def unavailable_reason(backend: str) -> Optional[str]:
-    """Why ``backend`` cannot run here (a module or the C++ compiler not
-    installed), or None."""
+    """Why ``backend`` cannot run here (a module not installed, or what
+    ``torch.compile`` lacks), or None."""
     missing = [m for m in REQUIRES.get(backend, ())
                if importlib.util.find_spec(m) is None]
-    compiler = os.environ.get('CXX', 'g++')
-    if backend in NEEDS_CXX and shutil.which(compiler) is None:
-        missing.append(f'the C++ compiler {compiler}')
-    return f'{" and ".join(missing)} not installed' if missing else None
+    if missing:
+        return f'{" and ".join(missing)} not installed'
+    if backend.endswith('-compile'):
+        device = 'cuda' if BACKENDS[backend] == 'fp16' else 'cpu'
+        return compile_unavailable_reason(device)
+    return None
 
 
 def floor_seconds(macs: int, gflops: float) -> float:

@@ -70,8 +70,8 @@ def matmul_rate(dtype: torch.dtype,
                 repeats: int = 5,
                 device: str = 'cpu') -> float:
     """Median GFLOP/s of an ``n x n`` by ``n x n`` matmul, on the CPU at the
-    current ``torch.get_num_threads()``, or on a GPU with PyTorch's default
-    settings (fp32 without TF32).
+    current ``torch.get_num_threads()``, or on a GPU (fp32 with TF32 as
+    ``torch.backends.cuda.matmul.allow_tf32`` says).
 
     Args:
         dtype (torch.dtype): ``torch.float32``, ``torch.bfloat16`` or

@@ -2,6 +2,7 @@
 ``CUDAGraphForward`` on the calibrated demo model. Skipped without a GPU
 (CI has none), except the input checks."""
 import copy
+import gc
 
 import pytest
 import torch
@@ -58,3 +59,18 @@ def test_graph_replays_the_forward(demo_model):
     with pytest.raises(ValueError, match=r'captured for inputs of shape '
                        r'\[1, 3, 64, 96\]'):
         forward(smooth_inputs(1, 64, 128).cuda())
+
+
+@requires_cuda
+def test_graph_keeps_the_model_alive(demo_model):
+    model = prepare_for_inference(
+        copy.deepcopy(demo_model).cuda(), torch.float16)
+    x = smooth_inputs(1, 64, 96).cuda()
+    with torch.no_grad():
+        expected = model._forward(x)
+    forward = CUDAGraphForward(model, x)
+    del model
+    gc.collect()
+    junk = [torch.full((1 << 20, ), 7.0, device='cuda') for _ in range(64)]
+    torch.testing.assert_close(forward(x), expected, rtol=1e-3, atol=1e-3)
+    del junk

@@ -207,7 +207,10 @@ def test_end_to_end_on_the_demo_config(e2e_run):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
 def test_end_to_end_on_cuda(demo_config, start_tool, finish_tool, tmp_path):
-    backends = ['stock-fp32', 'stock-fp16', 'fast-fp16', 'fast-fp16-graph']
+    backends = [
+        'stock-fp32', 'stock-fp16', 'ours-fp32', 'fast-fp32', 'fast-fp16',
+        'fast-fp16-cl', 'fast-fp16-graph', 'fast-fp16-compile'
+    ]
     out = tmp_path / 'result.json'
     result = finish_tool(
         start_tool(TOOL, '--config', demo_config, '--device', 'cuda',
@@ -225,5 +228,6 @@ def test_end_to_end_on_cuda(demo_config, start_tool, finish_tool, tmp_path):
     assert rows['fast-fp16-graph']['x_stock'] == pytest.approx(
         report['backends']['fast-fp16-graph']['median_s'] /
         report['backends']['stock-fp16']['median_s'])
-    targets = {t['target'] for t in report['targets']}
-    assert 'fast-fp16 <= 0.5x stock-fp16' in targets
+    targets = {t['target']: t for t in report['targets']}
+    assert targets['fast-fp16 <= 0.5x stock-fp16']['ratio'] == pytest.approx(
+        rows['fast-fp16']['x_stock'])

@@ -13,9 +13,7 @@ on the calibrated random demo model). About 4 minutes on two cores, most of
 it the training, plus the compiles where a C++ compiler is found.
 """
 import copy
-import os
 import re
-import shutil
 from pathlib import Path
 
 import cv2
@@ -28,14 +26,19 @@ from mmengine.runner import load_checkpoint
 from mmseg.registry import MODELS
 
 from mmseg_ocr_plus import prepare_for_inference
-from mmseg_ocr_plus.deploy import compile_openvino, export_onnx, run_onnx
+from mmseg_ocr_plus.deploy import (
+    compile_openvino,
+    compile_unavailable_reason,
+    export_onnx,
+    run_onnx,
+)
 
 pytestmark = pytest.mark.slow
 needs_cuda = pytest.mark.skipif(
     not torch.cuda.is_available(), reason='needs CUDA')
 needs_cxx = pytest.mark.skipif(
-    shutil.which(os.environ.get('CXX', 'g++')) is None,
-    reason='torch.compile on the CPU needs a C++ compiler ($CXX or g++)')
+    compile_unavailable_reason('cpu') is not None,
+    reason=str(compile_unavailable_reason('cpu')))
 
 TWO_THREADS = dict(OMP_NUM_THREADS='2')
 
@@ -69,7 +72,7 @@ def test_miou(trained_demo, demo_config, start_tool, finish_tool):
     root, checkpoint, data = trained_demo
     miou = {}
     runs = {None: [], 'bf16': ['--fast', 'bf16'], 'fp32': ['--fast', 'fp32']}
-    if shutil.which(os.environ.get('CXX', 'g++')):
+    if compile_unavailable_reason('cpu') is None:
         runs['compiled bf16'] = ['--fast', 'bf16', '--compile']
     for fast, options in runs.items():
         args = [demo_config, checkpoint, '--work-dir', root.parent / 'test',
