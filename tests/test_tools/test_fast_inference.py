@@ -36,7 +36,7 @@ from mmseg_ocr_plus.deploy import (
 pytestmark = pytest.mark.slow
 needs_cuda = pytest.mark.skipif(
     not torch.cuda.is_available(), reason='needs CUDA')
-needs_cxx = pytest.mark.skipif(
+needs_compiler = pytest.mark.skipif(
     compile_unavailable_reason('cpu') is not None,
     reason=str(compile_unavailable_reason('cpu')))
 
@@ -126,7 +126,7 @@ def test_onnx_runtime_and_openvino_bf16(model_and_val, tmp_path):
 
 @pytest.mark.parametrize('dtype, device, compile', [
     (torch.bfloat16, 'cpu', False),
-    pytest.param(torch.bfloat16, 'cpu', True, marks=needs_cxx),
+    pytest.param(torch.bfloat16, 'cpu', True, marks=needs_compiler),
     pytest.param(torch.float16, 'cuda', False, marks=needs_cuda),
 ])
 def test_low_precision_argmax_agrees_with_fp32(model_and_val, dtype, device,
