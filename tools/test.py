@@ -16,8 +16,9 @@ The arguments are MMSeg's own ``tools/test.py``'s. Differences:
 - ``--launcher pytorch`` also runs on CPU (gloo);
 - ``--fast {fp32,bf16,fp16}`` tests the fast inference path
   (``FastInferenceHook``: BatchNorm folded, dropout removed, channels-last
-  on CPU, bf16/fp16 autocast), ``--compile`` with it compiles that path
-  (``torch.compile``, Inductor with freezing);
+  on CPU, bf16/fp16 autocast, and on CPU freed memory kept in the process
+  for reuse), ``--compile`` with it compiles that path (``torch.compile``,
+  Inductor with freezing);
 - ``--segfix SEGFIX_CONFIG SEGFIX_CHECKPOINT`` refines the predictions
   with SegFix in the same pass (``SegFixRefiner``): the config's evaluator
   (and ``--out``, ``--show-dir``) sees the refined label maps, and the
@@ -292,7 +293,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         cfg.custom_hooks = [
             *cfg.get('custom_hooks', []),
             dict(type='FastInferenceHook', dtype=args.fast,
-                 compile=args.compile)
+                 compile=args.compile, keep_freed_memory=True)
         ]
     setup_cpu_distributed(cfg)
 

@@ -10,11 +10,15 @@ hidden ``--child BACKEND``; it prints one JSON line):
   same weights, eval; bf16 under ``torch.autocast``.
 - ``stock-fp32-cl`` / ``stock-bf16-cl``: the same with channels-last
   weights and input, to show what the memory format alone gives.
+- ``stock-fp32-keepmem`` / ``stock-bf16-keepmem``: the stock model with
+  glibc's ``malloc`` keeping freed memory in the process
+  (:func:`~mmseg_ocr_plus.deploy.keep_freed_memory`), to show what that
+  alone gives.
 - ``ours-fp32``: this plugin's model, eval, the default path.
-- ``fast-fp32`` / ``fast-bf16``: after ``prepare_for_inference``.
-- ``fast-bf16-compile``: ``prepare_for_inference(..., compile=True)``
-  (``torch.compile`` with Inductor's freezing; the compile happens in the
-  setup).
+- ``fast-fp32`` / ``fast-bf16``: after ``prepare_for_inference(...,
+  keep_freed_memory=True)``, as ``tools/test.py --fast`` runs it.
+- ``fast-bf16-compile``: the same with ``compile=True`` (``torch.compile``
+  with Inductor's freezing; the compile happens in the setup).
 - ``ort-fp32``: the ``fast-fp32`` model (NCHW: ONNX has no memory
   format) exported to ONNX, in ONNX Runtime
   (all graph optimisations, ``--threads`` intra-op threads).
@@ -27,7 +31,8 @@ every backend alike):
 
 - ``stock-fp32`` / ``stock-fp16``: as above, fp16 under CUDA autocast;
   fp32 convs use TF32, PyTorch's default for cuDNN.
-- ``ours-fp32``, ``fast-fp32``, ``fast-fp16``: as above.
+- ``ours-fp32``, ``fast-fp32``, ``fast-fp16``: as above (freed memory
+  is the CUDA caching allocator's business there: no ``keep_freed_memory``).
 - ``fast-fp16-cl``: the fast path with channels-last weights and input.
 - ``fast-fp16-graph``: the fast path captured in a CUDA graph
   (:class:`~mmseg_ocr_plus.deploy.CUDAGraphForward`), each call a copy of
@@ -89,6 +94,7 @@ from mmseg_ocr_plus.deploy import (
     CUDAGraphForward,
     compile_openvino,
     export_onnx,
+    keep_freed_memory,
 )
 from mmseg_ocr_plus.utils.complexity import model_complexity
 from mmseg_ocr_plus.utils.inference_benchmark import (
@@ -260,10 +266,13 @@ def inference_fn(backend: str,
             model,
             dtype,
             channels_last=True if backend.endswith('-cl') else None,
-            compile=backend.endswith('-compile'))
+            compile=backend.endswith('-compile'),
+            keep_freed_memory=True)
     elif backend.endswith('-cl'):
         model.to(memory_format=torch.channels_last)
         inputs = inputs.contiguous(memory_format=torch.channels_last)
+    elif backend.endswith('-keepmem'):
+        keep_freed_memory()
     if backend.endswith('-graph'):
         forward = CUDAGraphForward(model, inputs)
         return lambda: forward(inputs)

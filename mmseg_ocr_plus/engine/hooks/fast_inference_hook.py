@@ -41,28 +41,34 @@ class FastInferenceHook(Hook):
         compile (bool): As ``prepare_for_inference``: ``torch.compile``
             with Inductor's freezing, one compile per input shape. Defaults
             to False.
+        keep_freed_memory (bool): As ``prepare_for_inference``: glibc's
+            ``malloc`` keeps freed memory in the process (process-wide; CPU
+            models only). Defaults to False.
     """
     priority = 'VERY_HIGH'  # before hooks that look at the model
 
     def __init__(self,
                  dtype: str = 'bf16',
                  channels_last: Optional[bool] = None,
-                 compile: bool = False) -> None:
+                 compile: bool = False,
+                 keep_freed_memory: bool = False) -> None:
         if dtype not in DTYPES:
             raise ValueError(f'FastInferenceHook: expected dtype one of '
                              f'{sorted(DTYPES)}, got {dtype!r}')
         self.dtype = dtype
         self.channels_last = channels_last
         self.compile = compile
+        self.keep_freed_memory = keep_freed_memory
 
     def before_test(self, runner: Runner) -> None:
         model = innermost_segmentor(runner.model)
         prepare_for_inference(model, DTYPES[self.dtype], self.channels_last,
-                              self.compile)
+                              self.compile, self.keep_freed_memory)
         wrapper = vars(model).get('_forward')
         channels_last = bool(getattr(wrapper, 'channels_last', False))
         compiled = bool(getattr(wrapper, 'compiled', False))
         runner.logger.info(
             f'FastInferenceHook: {type(model).__name__} prepared for '
             f'inference: BatchNorm folded, dropout removed, {self.dtype}, '
-            f'channels_last {channels_last}, compiled {compiled}')
+            f'channels_last {channels_last}, compiled {compiled}, '
+            f'keep_freed_memory {self.keep_freed_memory}')

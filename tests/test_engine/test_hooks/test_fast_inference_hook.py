@@ -36,6 +36,7 @@ def test_prepares_the_wrapped_segmentor():
     message = runner.logger.info.call_args[0][0]
     assert 'bf16' in message and 'channels_last True' in message
     assert 'compiled False' in message
+    assert 'keep_freed_memory False' in message
 
 
 def test_compile_reaches_the_entry_points(monkeypatch):
