@@ -33,6 +33,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 
 from ..deploy.compiled_call import compile_unavailable_reason
+from ..deploy.freed_memory import glibc_version
 
 __all__ = [
     'BACKENDS', 'DEVICE_BACKENDS', 'DEVICE_DTYPES', 'TARGETS', 'TORCH_DTYPES',
@@ -164,7 +165,8 @@ def reference_backend(backend: str) -> str:
 
 def unavailable_reason(backend: str) -> Optional[str]:
     """Why ``backend`` cannot run here (a module not installed, or what
-    ``torch.compile`` lacks), or None."""
+    ``torch.compile`` lacks, or a C library other than glibc for the
+    ``-keepmem`` rows), or None."""
     missing = [m for m in REQUIRES.get(backend, ())
                if importlib.util.find_spec(m) is None]
     if missing:
@@ -172,6 +174,8 @@ def unavailable_reason(backend: str) -> Optional[str]:
     if backend.endswith('-compile'):
         device = 'cuda' if BACKENDS[backend] == 'fp16' else 'cpu'
         return compile_unavailable_reason(device)
+    if backend.endswith('-keepmem') and not glibc_version():
+        return 'the C library is not glibc'
     return None
 
 

@@ -26,7 +26,8 @@ from mmseg_ocr_plus.utils.inference_timing import (
 from mmseg_ocr_plus.utils.preflight import InvalidInputError
 
 TOOL = 'analysis_tools/benchmark_inference'
-E2E_BACKENDS = ['stock-fp32', 'stock-bf16-keepmem', 'fast-fp32', 'fast-bf16', 'ort-fp32'] + (
+E2E_BACKENDS = ['stock-fp32', 'stock-bf16-keepmem',
+                'fast-fp32', 'fast-bf16', 'ort-fp32'] + (
     ['openvino-bf16'] if importlib.util.find_spec('openvino') else [])
 
 
