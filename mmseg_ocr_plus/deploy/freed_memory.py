@@ -16,7 +16,9 @@ that is used.
 Measured on a 2-core AVX-512/AMX CPU (torch 2.13, 2 threads, medians): a
 bf16 512 -> 512 1x1 conv on a 128x256 map, compiled with freezing, 9.5 ms
 against 19.7 ms; the compiled fast bf16 path of HRNet-W18 OCRNet, 191 ms
-against 214 ms (throwaway scripts). The process keeps its peak memory
+against 214 ms (throwaway scripts, with the same settings given as the
+environment variables ``MALLOC_MMAP_MAX_`` and ``MALLOC_TRIM_THRESHOLD_``;
+the benchmark's rows use this function). The process keeps its peak memory
 afterwards: its resident size does not shrink when tensors are freed.
 """
 import ctypes

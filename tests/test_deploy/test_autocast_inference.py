@@ -109,7 +109,6 @@ def test_fp32_preparation_turns_on_the_lowres_head_convs(
     assert len(calls) == 4
 
 
-
 class ConvReLU(torch.nn.Module):
     """The smallest thing with a segmentor's ``_forward``."""
 
